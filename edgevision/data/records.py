@@ -1,0 +1,137 @@
+"""The one in-memory record every reader produces and every consumer reads.
+
+Coordinates: absolute-pixel ``xyxy`` floats in a continuous, 0-based frame where the image spans
+``[0, width] x [0, height]``. Format edges convert: VOC's 1-based inclusive pixels become
+``(xmin - 1, ymin - 1, xmax, ymax)``; COCO ``[x, y, w, h]`` and YOLO normalised ``cx cy w h`` map
+directly. Boxes are kept *as written* (possibly swapped or outside the image) so the data doctor can
+report them; ``data.sanitize`` makes them training-ready.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+def _empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    return np.zeros(shape, dtype=dtype)
+
+
+@dataclass
+class ImageRecord:
+    """One image and its objects.
+
+    Attributes:
+        image_path: absolute path of the image file (resolved inside the dataset root).
+        width, height: image size in pixels as annotated (0 when unknown and not yet read).
+        boxes: (N, 4) float32 xyxy absolute pixels.
+        labels: (N,) int64 indices into the dataset's ``class_names``.
+        difficult: (N,) bool, VOC ``difficult`` (ignored by VOC AP, kept in training by default).
+        iscrowd: (N,) bool, COCO ``iscrowd`` (ignored by COCO AP).
+        keypoints: (N, K, 3) float32 ``x, y, v`` (COCO visibility 0/1/2), or None.
+        annotation_path: file the objects came from (VOC xml, YOLO txt, COCO json), for messages.
+        image_id: stable id (COCO id when read from COCO, else the running index).
+        extra: per-image format details a writer may keep (e.g. VOC ``folder``, ``segmented``).
+    """
+
+    image_path: Path
+    width: int
+    height: int
+    boxes: np.ndarray = field(default_factory=lambda: _empty((0, 4), np.float32))
+    labels: np.ndarray = field(default_factory=lambda: _empty((0,), np.int64))
+    difficult: np.ndarray | None = None
+    iscrowd: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
+    annotation_path: Path | None = None
+    image_id: int | str = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.image_path = Path(self.image_path)
+        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
+        n = len(self.boxes)
+        if len(self.labels) != n:
+            raise ValueError(f"{self.image_path}: {n} boxes but {len(self.labels)} labels")
+        self.difficult = _flags(self.difficult, n)
+        self.iscrowd = _flags(self.iscrowd, n)
+        if self.keypoints is not None:
+            self.keypoints = np.asarray(self.keypoints, dtype=np.float32).reshape(n, -1, 3)
+
+    @property
+    def num_objects(self) -> int:
+        return len(self.boxes)
+
+    def select(self, keep: np.ndarray) -> ImageRecord:
+        """A copy holding only the objects where ``keep`` (bool mask or indices) selects."""
+        return ImageRecord(
+            image_path=self.image_path,
+            width=self.width,
+            height=self.height,
+            boxes=self.boxes[keep],
+            labels=self.labels[keep],
+            difficult=self.difficult[keep],
+            iscrowd=self.iscrowd[keep],
+            keypoints=None if self.keypoints is None else self.keypoints[keep],
+            annotation_path=self.annotation_path,
+            image_id=self.image_id,
+            extra=dict(self.extra),
+        )
+
+
+def _flags(values: np.ndarray | None, n: int) -> np.ndarray:
+    if values is None:
+        return np.zeros(n, dtype=bool)
+    return np.asarray(values, dtype=bool).reshape(n)
+
+
+@dataclass
+class RecordSet:
+    """A dataset split as records plus what applies to all of them.
+
+    Attributes:
+        records: the images, in a deterministic order (sorted by file name unless a list file
+            gives the order).
+        class_names: index -> name; class ids in records index this list.
+        root: dataset root; image paths from annotations may not leave it.
+        format: "voc", "coco", "yolo" or "classify"; where the records came from.
+        split: "train", "val", "test", "trainval" or "all".
+        kpt_names, skeleton, flip_idx: keypoint metadata (COCO keypoints), when present.
+            ``skeleton`` holds 0-based index pairs; ``flip_idx[k]`` is the keypoint that ``k``
+            becomes under a horizontal flip.
+    """
+
+    records: list[ImageRecord]
+    class_names: list[str]
+    root: Path
+    format: str
+    split: str = "all"
+    kpt_names: list[str] | None = None
+    skeleton: list[tuple[int, int]] | None = None
+    flip_idx: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_objects(self) -> int:
+        return sum(r.num_objects for r in self.records)
+
+    def with_records(self, records: list[ImageRecord], split: str | None = None) -> RecordSet:
+        """The same dataset metadata around another list of records (a split, a cleaned copy)."""
+        return RecordSet(
+            records=records,
+            class_names=list(self.class_names),
+            root=self.root,
+            format=self.format,
+            split=self.split if split is None else split,
+            kpt_names=self.kpt_names,
+            skeleton=self.skeleton,
+            flip_idx=self.flip_idx,
+        )

@@ -1,0 +1,30 @@
+"""Geometry: box conversions, the IoU family, NMS. Nothing else in edgevision re-implements these."""
+
+from .boxes import (
+    box_area,
+    box_iou,
+    box_iou_numpy,
+    clip_boxes,
+    cxcywh_to_xyxy,
+    elementwise_iou,
+    order_corners,
+    xywh_to_xyxy,
+    xyxy_to_cxcywh,
+    xyxy_to_xywh,
+)
+from .nms import batched_nms, nms
+
+__all__ = [
+    "batched_nms",
+    "box_area",
+    "box_iou",
+    "box_iou_numpy",
+    "clip_boxes",
+    "cxcywh_to_xyxy",
+    "elementwise_iou",
+    "nms",
+    "order_corners",
+    "xywh_to_xyxy",
+    "xyxy_to_cxcywh",
+    "xyxy_to_xywh",
+]
