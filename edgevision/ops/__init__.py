@@ -6,10 +6,13 @@ from .boxes import (
     box_iou_numpy,
     clip_boxes,
     cxcywh_to_xyxy,
+    distance_to_xyxy,
     elementwise_iou,
+    make_anchor_points,
     order_corners,
     xywh_to_xyxy,
     xyxy_to_cxcywh,
+    xyxy_to_distance,
     xyxy_to_xywh,
 )
 from .nms import batched_nms, nms
@@ -21,10 +24,13 @@ __all__ = [
     "box_iou_numpy",
     "clip_boxes",
     "cxcywh_to_xyxy",
+    "distance_to_xyxy",
     "elementwise_iou",
+    "make_anchor_points",
     "nms",
     "order_corners",
     "xywh_to_xyxy",
     "xyxy_to_cxcywh",
+    "xyxy_to_distance",
     "xyxy_to_xywh",
 ]
