@@ -172,3 +172,16 @@ def make_anchor_points(
         points.append(torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2))
         point_strides.append(torch.full((h * w,), float(stride), device=device, dtype=dtype))
     return torch.cat(points), torch.cat(point_strides)
+
+
+def unletterbox_boxes(
+    boxes: Boxes, ratio: float, pad: tuple[float, float], orig_hw: tuple[int, int]
+) -> Boxes:
+    """Map (..., 4) xyxy boxes from letterboxed input pixels back to the original image.
+
+    ``x_orig = (x - pad_left) / ratio`` (same for y), then clipped to the original image.
+    """
+    out = boxes.copy() if isinstance(boxes, np.ndarray) else boxes.clone()
+    out[..., 0::2] = (out[..., 0::2] - pad[0]) / ratio
+    out[..., 1::2] = (out[..., 1::2] - pad[1]) / ratio
+    return clip_boxes(out, orig_hw[1], orig_hw[0])

@@ -1,0 +1,81 @@
+"""Configuration dataclasses. Every field has a default and a one-line comment.
+
+YAML is used only to save a run's config (``args.yaml``) and read it back for ``--resume``; a config
+file is never executed or imported.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, fields
+
+from .errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``edgevision train`` accepts; CLI flags use the same names (Ultralytics spelling)."""
+
+    data: str = ""  # dataset: VOC root, COCO json, Ultralytics data YAML or edgevision data YAML
+    model: str = "nano-s"  # zoo name (see `edgevision models`)
+    task: str = "detect"  # detect | classify (pose later)
+    epochs: int = 100  # passes over the training split
+    imgsz: int = 0  # square input size; 0 = the model's default
+    batch: int = 32  # images per optimiser step (per process under DDP)
+    nbs: int = 64  # nominal batch: gradients accumulate until this many images, like Ultralytics
+    optimizer: str = "auto"  # auto | sgd | adamw (auto: AdamW for short runs, SGD for long ones)
+    lr0: float = 0.0  # initial learning rate; 0 = optimiser's default (SGD 0.01, AdamW 0.002)
+    lrf: float = 0.05  # final learning rate as a fraction of lr0 (cosine schedule)
+    momentum: float = 0.937  # SGD momentum / Adam beta1
+    weight_decay: float = 5e-4  # applied to weights only, not to biases and norm layers
+    warmup_epochs: float = 1.0  # linear warm-up length in epochs (at least 100 iterations)
+    warmup_bias_lr: float = 0.1  # bias learning rate at the start of warm-up (falls to lr0)
+    ema: bool = True  # keep an exponential moving average of the weights for val and export
+    ema_decay: float = 0.9998  # EMA decay at steady state (ramped up over the first updates)
+    clip_grad: float = 10.0  # max gradient norm; 0 disables clipping
+    amp: bool = True  # mixed precision on CUDA (bf16 when supported, else fp16); off on CPU
+    device: str = ""  # cpu | cuda | cuda:N; "" = cuda when available else cpu
+    workers: int = 2  # data-loading worker processes
+    seed: int = 0  # seed for every random choice (data order, augmentation, init)
+    deterministic: bool = True  # deterministic algorithms where torch offers them
+    project: str = "runs/train"  # parent folder of run folders
+    name: str = "exp"  # run folder name under project
+    exist_ok: bool = False  # reuse project/name instead of creating name2, name3, ...
+    cache: str = "none"  # none | ram: keep decoded, resized images in memory
+    close_mosaic: int = 10  # turn mosaic off for the last N epochs
+    mosaic: float = 1.0  # probability of a 4-image mosaic
+    mixup: float = 0.0  # probability of mixup
+    degrees: float = 0.0  # random rotation range (+/- degrees)
+    translate: float = 0.1  # random translation (fraction of image size)
+    scale: float = 0.5  # random scale gain range (1 +/- scale)
+    fliplr: float = 0.5  # horizontal flip probability
+    hsv_h: float = 0.015  # hue jitter (fraction)
+    hsv_s: float = 0.7  # saturation jitter (fraction)
+    hsv_v: float = 0.4  # value jitter (fraction)
+    val: bool = True  # validate during training
+    val_interval: int = 1  # validate every N epochs (and always after the last)
+    conf: float = 0.001  # confidence threshold used for validation mAP
+    iou: float = 0.6  # NMS IoU threshold used for validation
+    max_det: int = 300  # detections kept per image
+    weights: str = ""  # initial weights (.pt) loaded by shape-matched keys
+    freeze: str = ""  # "backbone" or N (freeze the first N top-level modules); "" = none
+    resume: str = ""  # run folder (or its last.pt) to continue from
+    time: float = 0.0  # wall-clock budget in minutes; 0 = no limit (epochs still apply)
+    patience: int = 0  # stop when val mAP has not improved for N epochs; 0 = never
+    save_period: int = 0  # also save epochN.pt every N epochs; 0 = only last/best
+    plots: bool = True  # write PNG plots into the run folder
+    verbose: bool = True  # progress bar and per-epoch lines
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Build from a dict; an unknown key raises ConfigError naming the close matches."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise ConfigError(f"unknown train option {key!r}{hint}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,85 @@
+"""Predicting on images and videos with a PyTorch model (the ONNX path lives in runtime/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.imageio import read_image
+from ..data.transforms import letterbox
+from ..errors import DataError
+from ..results import Detections
+from ..viz.draw import draw_detections
+from .inference import predict_batch, to_original
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+
+
+class Predictor:
+    """Letterbox -> model -> decode -> NMS -> original pixels, for RGB images of any size."""
+
+    def __init__(self, model: nn.Module, class_names: list[str], imgsz: int, device: torch.device,
+                 conf: float = 0.25, iou: float = 0.45, max_det: int = 300):
+        self.model = model.to(device).eval()
+        self.class_names = class_names
+        self.imgsz = imgsz
+        self.device = device
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+
+    def predict_images(self, images: list[np.ndarray], names: list[str]) -> list[Detections]:
+        """Detections for a batch of (H, W, 3) uint8 RGB images."""
+        tensors, metas = [], []
+        for image in images:
+            boxed, ratio, pad = letterbox(image, self.imgsz)
+            tensors.append(torch.from_numpy(np.ascontiguousarray(boxed.transpose(2, 0, 1))))
+            metas.append({"ratio": ratio, "pad": pad, "orig_hw": image.shape[:2]})
+        batch = torch.stack(tensors).to(self.device).float().div_(255)
+        raw = predict_batch(self.model, batch, self.conf, self.iou, self.max_det)
+        results = []
+        for dets, meta, name in zip(raw, metas, names, strict=True):
+            d = to_original(dets, meta)
+            results.append(Detections(d["boxes"], d["scores"], d["classes"], self.class_names, name,
+                                      tuple(meta["orig_hw"])))
+        return results
+
+    def predict_file(self, path: Path, save_dir: Path | None = None) -> list[Detections]:
+        """One image, or every frame of a video; annotated copies go to ``save_dir`` when given."""
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return self._predict_video(path, save_dir)
+        image = read_image(path)
+        result = self.predict_images([image], [str(path)])[0]
+        if save_dir is not None:
+            drawn = draw_detections(image, result.boxes, result.classes, result.scores, self.class_names)
+            cv2.imwrite(str(save_dir / f"{path.stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        return [result]
+
+    def _predict_video(self, path: Path, save_dir: Path | None) -> list[Detections]:
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            raise DataError(path, "video cannot be opened", "check the file or install codecs for OpenCV")
+        writer, results, index = None, [], 0
+        try:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                result = self.predict_images([rgb], [f"{path}#{index}"])[0]
+                results.append(result)
+                if save_dir is not None:
+                    if writer is None:
+                        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+                        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+                        writer = cv2.VideoWriter(str(save_dir / f"{path.stem}.mp4"), fourcc, fps, frame.shape[1::-1])
+                    drawn = draw_detections(rgb, result.boxes, result.classes, result.scores, self.class_names)
+                    writer.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+                index += 1
+        finally:
+            capture.release()
+            if writer is not None:
+                writer.release()
+        return results

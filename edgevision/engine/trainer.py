@@ -1,0 +1,246 @@
+"""One training loop for every task.
+
+A step in three sentences (after detectron2's SimpleTrainer): the task turns a batch into a dict of
+losses; the trainer backpropagates ``loss``, accumulating gradients up to a nominal batch; every
+optimiser step updates the EMA weights, which are what validation, checkpoints and export use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+
+import torch
+import yaml
+from torch import nn
+
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..fileio import atomic_write_text
+from . import dist
+from .callbacks import Callback, Timer
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .ema import ModelEMA, unwrap
+from .optim import build_optimizer, parameter_groups, resolve_optimizer
+from .schedule import WarmupCosine
+
+
+class Trainer:
+    """Runs ``task`` under ``config`` and writes everything into ``run_dir``.
+
+    The task supplies: ``model``, ``train_loader``, ``val_loader``, ``loss(model, batch) -> dict``,
+    ``evaluate(model) -> dict`` (with a ``fitness`` key), ``set_epoch(epoch)``, ``close_mosaic()``,
+    ``checkpoint_meta() -> dict``, ``head_prefixes`` and ``head_lr_mult``.
+    """
+
+    def __init__(self, task, config: TrainConfig, run_dir: Path, device: torch.device,
+                 callbacks: list[Callback] = ()):
+        self.task = task
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.device = device
+        self.callbacks = list(callbacks)
+        self.best_fitness = -math.inf
+        self.start_epoch = 0
+        self.elapsed_before = 0.0  # seconds trained before a resume (counts against --time)
+        self.history: list[dict] = []
+
+    def fit(self) -> dict:
+        """Train to the last epoch (or the time budget), validating and checkpointing as set."""
+        cfg, task, device = self.config, self.task, self.device
+        model = task.model.to(device)
+        if dist.world_size() > 1:
+            model = nn.parallel.DistributedDataParallel(model, device_ids=None if device.type == "cpu" else [device])
+        iters_per_epoch = len(task.train_loader)
+        total_iters = cfg.epochs * iters_per_epoch
+        optimizer, scheduler = self._build_optimizer(model, total_iters, iters_per_epoch)
+        ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
+        scaler, autocast = self._mixed_precision()
+        if cfg.resume:
+            self._restore(cfg.resume, model, ema, optimizer, scaler)
+        accumulate = max(round(cfg.nbs / (cfg.batch * dist.world_size())), 1)
+        timer = Timer()
+        self._emit("on_train_start")
+        stop = False
+        for epoch in range(self.start_epoch, cfg.epochs):
+            task.set_epoch(epoch)
+            if self._epochs_left(epoch, timer) <= cfg.close_mosaic:
+                task.close_mosaic()
+            model.train()
+            self._emit("on_epoch_start", epoch, iters_per_epoch)
+            optimizer.zero_grad(set_to_none=True)
+            sums: dict[str, float] = {}
+            for i, batch in enumerate(task.train_loader):
+                iteration = epoch * iters_per_epoch + i
+                scheduler.step(self._schedule_position(iteration, total_iters, timer))
+                with autocast():
+                    losses = task.loss(model, batch)
+                scaler.scale(losses["loss"] / accumulate).backward()
+                if (i + 1) % accumulate == 0 or i + 1 == iters_per_epoch:
+                    self._optimizer_step(model, optimizer, scaler)
+                    if ema is not None:
+                        ema.update(model)
+                parts = {k: float(v) for k, v in losses.items() if k != "loss"}
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                self._emit("on_batch_end", epoch, i, parts)
+                stop = dist.broadcast_flag(self._out_of_time(timer))
+                if stop:
+                    break
+            record = {"epoch": epoch + 1, **{f"train_{k}": v / max(i + 1, 1) for k, v in sums.items()}}
+            record["lr"] = optimizer.param_groups[0]["lr"]
+            final = stop or epoch + 1 == cfg.epochs
+            if cfg.val and dist.is_main() and (final or (epoch + 1) % cfg.val_interval == 0):
+                record.update(task.evaluate(ema.module if ema else unwrap(model)))
+            record["time_min"] = (self.elapsed_before + timer.seconds) / 60
+            self.history.append(record)
+            if dist.is_main():
+                self._save(epoch, model, ema, optimizer, scaler, record, timer)
+            self._emit("on_epoch_end", epoch, record)
+            if stop or self._patience_exhausted():
+                break
+        summary = {"epochs": len(self.history), "best_fitness": self.best_fitness,
+                   "minutes": record["time_min"] if self.history else 0.0, "last": self.history[-1] if self.history else {}}
+        self._emit("on_train_end", summary)
+        return summary
+
+    # -- pieces of the loop -------------------------------------------------------------------
+
+    def _emit(self, hook: str, *args) -> None:
+        if dist.is_main():
+            for callback in self.callbacks:
+                getattr(callback, hook)(self, *args)
+
+    def _build_optimizer(self, model, total_iters, iters_per_epoch):
+        cfg = self.config
+        name, lr0 = resolve_optimizer(cfg.optimizer, cfg.lr0, total_iters)
+        groups = parameter_groups(unwrap(model), cfg.weight_decay, tuple(self.task.head_prefixes),
+                                  self.task.head_lr_mult, lr0)
+        optimizer = build_optimizer(name, groups, lr0, cfg.momentum)
+        warmup = max(round(cfg.warmup_epochs * iters_per_epoch), 100) if cfg.warmup_epochs > 0 else 0
+        warmup = min(warmup, max(total_iters // 2, 1))
+        bias_lr = cfg.warmup_bias_lr if name == "sgd" else 0.0  # a 0.1 bias LR destabilises AdamW
+        scheduler = WarmupCosine(optimizer, total_iters, warmup, cfg.lrf, bias_lr, cfg.momentum)
+        return optimizer, scheduler
+
+    def _mixed_precision(self):
+        """GradScaler + autocast context factory; a no-op pair on CPU or with amp off."""
+        if self.device.type != "cuda" or not self.config.amp:
+            return torch.amp.GradScaler("cuda", enabled=False), contextlib.nullcontext
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        return scaler, lambda: torch.autocast("cuda", dtype=dtype)
+
+    def _optimizer_step(self, model, optimizer, scaler) -> None:
+        if self.config.clip_grad > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), self.config.clip_grad)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+
+    def _budget_seconds(self) -> float:
+        return self.config.time * 60
+
+    def _schedule_position(self, iteration: int, total_iters: int, timer: Timer) -> float:
+        """Iteration as the LR schedule sees it: with a time budget, the cosine follows the clock."""
+        if self._budget_seconds() <= 0:
+            return iteration
+        by_time = (self.elapsed_before + timer.seconds) / self._budget_seconds() * total_iters
+        return max(iteration, by_time)
+
+    def _out_of_time(self, timer: Timer) -> bool:
+        budget = self._budget_seconds()
+        return budget > 0 and self.elapsed_before + timer.seconds >= budget
+
+    def _epochs_left(self, epoch: int, timer: Timer) -> float:
+        left = self.config.epochs - epoch
+        epochs_done = epoch - self.start_epoch
+        if self._budget_seconds() <= 0 or epochs_done == 0:
+            return left
+        per_epoch = timer.seconds / epochs_done
+        remaining = self._budget_seconds() - self.elapsed_before - timer.seconds
+        return min(left, remaining / max(per_epoch, 1e-9))
+
+    def _patience_exhausted(self) -> bool:
+        patience = self.config.patience
+        if patience <= 0 or not self.history or "fitness" not in self.history[-1]:
+            return False
+        best_epoch = max(range(len(self.history)), key=lambda k: self.history[k].get("fitness", -1))
+        return len(self.history) - 1 - best_epoch >= patience
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def _save(self, epoch, model, ema, optimizer, scaler, record, timer) -> None:
+        fitness = record.get("fitness")
+        improved = fitness is not None and fitness > self.best_fitness
+        if improved:
+            self.best_fitness = fitness
+        state = {
+            "task": self.task.name,
+            "meta": self.task.checkpoint_meta(),
+            "model": unwrap(model).state_dict(),
+            "ema": ema.state_dict() if ema else None,
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "epoch": epoch,
+            "best_fitness": self.best_fitness,
+            "elapsed": self.elapsed_before + timer.seconds,
+            "rng": rng_state(),
+            "config": self.config.to_dict(),
+            "metrics": {k: v for k, v in record.items() if isinstance(v, (int, float))},
+        }
+        weights = self.run_dir / "weights"
+        save_checkpoint(weights / "last.pt", state)
+        if improved or fitness is None:
+            save_checkpoint(weights / "best.pt", state)
+        if self.config.save_period and (epoch + 1) % self.config.save_period == 0:
+            save_checkpoint(weights / f"epoch{epoch + 1}.pt", state)
+
+    def _restore(self, resume: str, model, ema, optimizer, scaler) -> None:
+        path = Path(resume)
+        path = path / "weights" / "last.pt" if path.is_dir() else path
+        state = load_checkpoint(path)
+        unwrap(model).load_state_dict(state["model"])
+        if ema is not None and state.get("ema"):
+            ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self.best_fitness = float(state["best_fitness"])
+        self.elapsed_before = float(state.get("elapsed", 0.0))
+        if dist.is_main():
+            print(f"resumed from {path} at epoch {self.start_epoch + 1}")
+
+
+def prepare_run_dir(project: str, name: str, exist_ok: bool) -> Path:
+    """``project/name`` (or ``name2``, ``name3``... when taken), checked writable before training.
+
+    Raises:
+        ConfigError: the folder cannot be created or written (read-only, full disk), so the user
+            learns before the first epoch, not after hours.
+    """
+    base = Path(project) / name
+    run_dir, n = base, 1
+    while run_dir.exists() and not exist_ok:
+        n += 1
+        run_dir = base.with_name(f"{name}{n}")
+    try:
+        (run_dir / "weights").mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_probe"
+        with open(probe, "wb") as f:
+            f.write(b"\0" * (1 << 20))  # 1 MiB: catches a full disk, not just permissions
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{run_dir}: run folder is not writable ({e.strerror or e}); "
+                          "choose another --project/--name or free disk space") from e
+    return run_dir
+
+
+def save_args(run_dir: Path, config: TrainConfig) -> None:
+    atomic_write_text(run_dir / "args.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))

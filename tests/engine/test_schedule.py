@@ -1,0 +1,73 @@
+"""LR schedule, parameter groups and EMA."""
+
+import pytest
+import torch
+
+from edgevision.engine.ema import ModelEMA
+from edgevision.engine.optim import build_optimizer, parameter_groups, resolve_optimizer
+from edgevision.engine.schedule import WarmupCosine, cosine_factor
+from edgevision.engine.trainer import prepare_run_dir
+from edgevision.errors import ConfigError
+
+
+def _model():
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 2, 1))
+
+
+def test_cosine_endpoints():
+    assert cosine_factor(0, 0.05) == pytest.approx(1.0)
+    assert cosine_factor(1, 0.05) == pytest.approx(0.05)
+    assert cosine_factor(0.5, 0.0) == pytest.approx(0.5)
+
+
+def test_groups_put_decay_on_weights_only_and_head_multiplier():
+    model = _model()
+    groups = parameter_groups(model, 5e-4, head_prefixes=("2.",), head_lr_mult=10, lr=0.01)
+    by = {(g["name"], g["lr"]): g for g in groups}
+    assert by[("weight", 0.01)]["weight_decay"] == 5e-4
+    assert by[("norm", 0.01)]["weight_decay"] == 0 and by[("bias", 0.01)]["weight_decay"] == 0
+    head = by[("weight", 0.1)]["params"]
+    assert len(head) == 1 and head[0] is model[2].weight
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_warmup_then_cosine():
+    model = _model()
+    optimizer = build_optimizer("sgd", parameter_groups(model, 0, lr=0.01), 0.01, 0.937)
+    schedule = WarmupCosine(optimizer, total_iters=1000, warmup_iters=100, lrf=0.1, warmup_bias_lr=0.1)
+    schedule.step(0)
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs["weight"] == 0 and lrs["bias"] == pytest.approx(0.1)
+    assert optimizer.param_groups[0]["momentum"] == pytest.approx(0.8)
+    schedule.step(100)
+    assert all(g["lr"] == pytest.approx(0.01) for g in optimizer.param_groups)
+    schedule.step(1000)
+    assert all(g["lr"] == pytest.approx(0.001) for g in optimizer.param_groups)
+
+
+def test_auto_optimizer_choice_and_unknown_name():
+    assert resolve_optimizer("auto", 0, 500) == ("adamw", 0.002)
+    assert resolve_optimizer("auto", 0, 50_000) == ("sgd", 0.01)
+    with pytest.raises(ConfigError, match="unknown optimizer"):
+        build_optimizer("adamx", [{"params": [torch.zeros(1, requires_grad=True)]}], 0.1, 0.9)
+
+
+def test_ema_tracks_weights_with_ramped_decay():
+    model = torch.nn.Linear(2, 1, bias=False)
+    ema = ModelEMA(model, decay=0.5, tau=1e-9)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    start = ema.module.weight.clone()
+    ema.update(model)
+    torch.testing.assert_close(ema.module.weight, 0.5 * start + 0.5 * 2.0)
+    assert not ema.module.weight.requires_grad
+
+
+def test_run_dir_increments_and_refuses_unwritable(tmp_path):
+    first = prepare_run_dir(str(tmp_path), "exp", exist_ok=False)
+    second = prepare_run_dir(str(tmp_path), "exp", exist_ok=False)
+    assert first.name == "exp" and second.name == "exp2"
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="not writable"):
+        prepare_run_dir(str(blocker), "exp", exist_ok=False)
