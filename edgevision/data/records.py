@@ -58,7 +58,10 @@ class ImageRecord:
         self.difficult = _flags(self.difficult, n)
         self.iscrowd = _flags(self.iscrowd, n)
         if self.keypoints is not None:
-            self.keypoints = np.asarray(self.keypoints, dtype=np.float32).reshape(n, -1, 3)
+            keypoints = np.asarray(self.keypoints, dtype=np.float32)
+            # (0, K, 3) must survive: "-1" cannot be inferred from zero objects.
+            num_keypoints = keypoints.shape[-2] if keypoints.size == 0 and keypoints.ndim >= 2 else -1
+            self.keypoints = keypoints.reshape(n, num_keypoints, 3)
 
     @property
     def num_objects(self) -> int:
@@ -111,6 +114,7 @@ class RecordSet:
     kpt_names: list[str] | None = None
     skeleton: list[tuple[int, int]] | None = None
     flip_idx: list[int] | None = None
+    category_ids: dict[str, int] = field(default_factory=dict)  # COCO id per class name, when read from COCO
 
     def __len__(self) -> int:
         return len(self.records)
@@ -134,4 +138,5 @@ class RecordSet:
             kpt_names=self.kpt_names,
             skeleton=self.skeleton,
             flip_idx=self.flip_idx,
+            category_ids=dict(self.category_ids),
         )

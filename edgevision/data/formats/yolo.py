@@ -1,0 +1,377 @@
+"""Ultralytics YOLO: a data YAML, image folders or list files, and one ``.txt`` label per image.
+
+Data YAML keys (read with ``yaml.safe_load``): ``path`` (dataset root; relative to the YAML's folder
+here, unlike Ultralytics which resolves it against the working or datasets folder), ``train`` /
+``val`` / ``test`` (each a folder of images, a ``.txt`` list of image paths, or a list of those,
+relative to ``path``), ``names`` (list or ``{0: a, 1: b}``), ``kpt_shape`` ``[K, 2|3]`` and
+``flip_idx`` for pose. A relative path in a list file is relative to the list's folder (then to
+``path``); no listed image may lie outside ``path``.
+
+Labels: ``.../images/.../x.jpg`` has labels at ``.../labels/.../x.txt`` (the last ``/images/`` is
+replaced, as in Ultralytics). One object per line: ``class cx cy w h`` normalised to [0, 1], then
+``x y [v]`` per keypoint for pose; a detection line with more than 5 numbers is read as a polygon
+``class x1 y1 x2 y2 ...`` and becomes its bounding box. A missing label file means a background
+image. YOLO has no difficult or crowd flag: those flags are lost on writing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ...errors import DataError
+from ...fileio import atomic_write_text
+from ...ops import cxcywh_to_xyxy, xyxy_to_cxcywh
+from .. import issues as kinds
+from ..imageio import IMAGE_SUFFIXES, read_image_size
+from ..issues import Issue
+from ..records import ImageRecord, RecordSet
+from . import copy_images_to, image_names, relative_inside, remap_classes
+
+SPLITS = ("train", "val", "test")
+_YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml")
+_LINE_HINT = "fix or delete the line (format: class cx cy w h, normalised)"
+
+
+def load_yaml(path: Path) -> dict:
+    """A YAML mapping read safely; DataError with the line on a syntax error."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(path, f"cannot read the data YAML ({e})", "check the path") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = None if mark is None else mark.line + 1
+        reason = f"invalid YAML: {getattr(e, 'problem', None) or e}"
+        raise DataError(path, reason, "fix the YAML syntax", line) from e
+    if not isinstance(data, dict):
+        raise DataError(
+            path, "the data YAML is not a mapping of keys", "see the Ultralytics format"
+        )
+    return data
+
+
+def find_data_yaml(folder: Path) -> Path | None:
+    """``data.yaml`` (or ``dataset.yaml`` / ``data.yml``) inside ``folder``, if any."""
+    return next((folder / n for n in _YAML_NAMES if (folder / n).is_file()), None)
+
+
+def dataset_root(config: dict, yaml_path: Path) -> Path:
+    """``path:`` resolved against the YAML's folder (absolute kept); the folder when absent."""
+    root = Path(os.path.abspath(yaml_path.parent / str(config.get("path") or ".")))
+    if not root.is_dir():
+        hint = "set path: to the dataset folder (absolute, or relative to the YAML)"
+        raise DataError(yaml_path, f"dataset path {root} is not a folder", hint)
+    return root
+
+
+def parse_names(config: dict, yaml_path: Path) -> list[str] | None:
+    """Class names from ``names`` (list or {index: name}), else ``nc`` placeholders, else None."""
+    names = config.get("names")
+    if isinstance(names, dict):
+        keys = sorted(names, key=lambda k: int(k) if str(k).isdigit() else -1)
+        if [str(k) for k in keys] != [str(i) for i in range(len(keys))]:
+            reason = f"names keys {list(names)} are not 0..{len(names) - 1}"
+            raise DataError(yaml_path, reason, "number the classes 0, 1, 2, ... without gaps")
+        return [str(names[k]) for k in keys]
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    if isinstance(config.get("nc"), int):
+        return [f"class{i}" for i in range(config["nc"])]
+    return None
+
+
+def label_path(image_path: Path) -> Path:
+    """Ultralytics' rule: the last ``/images/`` becomes ``/labels/`` and the suffix ``.txt``."""
+    text = str(image_path)
+    images, labels = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    if images in text:
+        head, tail = text.rsplit(images, 1)
+        text = head + labels + tail
+    return Path(text).with_suffix(".txt")
+
+
+def _list_folder(folder: Path) -> list[Path]:
+    files = (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(files)
+
+
+def _list_file(list_path: Path, root: Path, issues: list) -> list[Path]:
+    """Images named in a list file, in file order; escaping or missing entries become Issues."""
+    paths = []
+    lines = list_path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        target = Path(os.path.normpath(os.path.join(list_path.parent.absolute(), entry)))
+        if not target.is_file() and not os.path.isabs(entry):
+            target = Path(os.path.normpath(os.path.join(root, entry)))
+        if relative_inside(root, target) is None:
+            reason = f'"{entry}" lies outside the dataset path {root}; refused'
+            issues.append(
+                Issue(kinds.PATH_ESCAPE, list_path, reason, "list images inside path:", line=number)
+            )
+        elif not target.is_file():
+            reason = f'image "{entry}" not found'
+            issues.append(
+                Issue(kinds.MISSING_IMAGE, list_path, reason, "fix the list", line=number)
+            )
+        else:
+            paths.append(target)
+    return paths
+
+
+def split_images(config: dict, split: str, root: Path, yaml_path: Path, issues: list) -> list[Path]:
+    """Image paths of ``split`` from its folder(s) and list file(s), without repeats."""
+    spec = config.get(split)
+    if not spec:
+        present = [s for s in SPLITS if config.get(s)]
+        reason = f'no "{split}:" entry (splits present: {present or "none"})'
+        raise DataError(yaml_path, reason, f"add {split}: images/{split} to the YAML")
+    paths: list[Path] = []
+    for item in spec if isinstance(spec, list) else [spec]:
+        location = root / str(item)
+        if location.is_dir():
+            paths += _list_folder(location)
+        elif location.is_file() and location.suffix.lower() == ".txt":
+            paths += _list_file(location, root, issues)
+        else:
+            reason = f'{split}: "{item}" is neither a folder nor a .txt list under {root}'
+            raise DataError(yaml_path, reason, "fix the entry or path:")
+    return list(dict.fromkeys(paths))
+
+
+def _parse_line(
+    values: list[str], size: tuple[int, int], num_classes: int, kpt_shape
+) -> tuple | str:
+    """(xyxy (4,), class, keypoints (K, 3) | None) from one label line, or why it is unusable."""
+    try:
+        numbers = np.array([float(v) for v in values], dtype=np.float64)
+    except ValueError:
+        return "a value is not a number"
+    if not np.isfinite(numbers).all():
+        return "a value is not finite"
+    if numbers[0] != math.floor(numbers[0]):
+        return "class id is not an integer"
+    num_keypoints, dims = kpt_shape or (0, 0)
+    expected = 5 + num_keypoints * dims
+    polygon = not kpt_shape and len(numbers) >= 7 and len(numbers) % 2 == 1
+    if len(numbers) != expected and not polygon:
+        return f"{len(numbers)} columns, expected {expected}"
+    if not 0 <= numbers[0] < num_classes:
+        return f"class id {int(numbers[0])} is outside 0..{num_classes - 1}"
+    width, height = size
+    if polygon:
+        xs, ys = numbers[1::2] * width, numbers[2::2] * height
+        return np.array([xs.min(), ys.min(), xs.max(), ys.max()]), int(numbers[0]), None
+    box = cxcywh_to_xyxy(numbers[1:5] * np.array([width, height, width, height]))
+    keypoints = None
+    if kpt_shape:
+        points = numbers[5:].reshape(num_keypoints, dims)
+        keypoints = np.zeros((num_keypoints, 3))
+        keypoints[:, :2] = points[:, :2] * (width, height)
+        # Without a visibility column, Ultralytics writes (0, 0) for an unlabelled keypoint.
+        keypoints[:, 2] = points[:, 2] if dims == 3 else np.where(points.any(axis=1), 2, 0)
+    return box, int(numbers[0]), keypoints
+
+
+def read_label_file(path: Path, size: tuple[int, int], num_classes: int, kpt_shape) -> tuple:
+    """(boxes (N, 4) xyxy pixels, labels (N,), keypoints (N, K, 3) | None, Issues) of one file."""
+    objects, issues = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parsed = _parse_line(line.split(), size, num_classes, kpt_shape)
+        if isinstance(parsed, str):
+            kind = kinds.UNKNOWN_CLASS if "outside 0.." in parsed else kinds.CORRUPT_ANNOTATION
+            reason = f"{parsed}; object skipped"
+            issues.append(Issue(kind, path, reason, _LINE_HINT, line=number))
+            continue
+        objects.append(parsed)
+    boxes = np.array([o[0] for o in objects]).reshape(-1, 4)
+    labels = np.array([o[1] for o in objects], dtype=np.int64)
+    # ImageRecord cannot hold (0, K, 3) yet (records.py reshape(n, -1, 3)): None when empty.
+    keypoints = np.array([o[2] for o in objects]) if kpt_shape and objects else None
+    return boxes, labels, keypoints, issues
+
+
+def _read_record(image_path: Path, index: int, num_classes: int, kpt_shape, issues: list):
+    """One record, or None when the image or its label file cannot be read."""
+    try:
+        size = read_image_size(image_path)
+    except DataError as e:
+        issues.append(Issue(kinds.UNREADABLE_IMAGE, image_path, e.reason, e.hint))
+        return None
+    labels_at = label_path(image_path)
+    objects = (np.zeros((0, 4)), np.zeros(0), None, [])
+    if labels_at.is_file():
+        try:
+            objects = read_label_file(labels_at, size, num_classes, kpt_shape)
+        except (OSError, UnicodeDecodeError) as e:
+            reason = f"label file unreadable ({e}); image skipped"
+            issues.append(Issue(kinds.CORRUPT_ANNOTATION, labels_at, reason, "rewrite the file"))
+            return None
+    boxes, labels, keypoints, line_issues = objects
+    issues += line_issues
+    if len(boxes) == 0:
+        why = "label file is empty" if labels_at.is_file() else f"no label file {labels_at}"
+        issues.append(Issue(kinds.NO_OBJECTS, image_path, f"{why}; kept as a background image"))
+    width, height = size
+    return ImageRecord(
+        image_path,
+        width,
+        height,
+        boxes,
+        labels,
+        keypoints=keypoints,
+        annotation_path=labels_at,
+        image_id=index,
+    )
+
+
+def yolo_config(data_yaml_or_dir: str | Path) -> tuple[dict, Path]:
+    """(config, YAML path) for a YAML file, a folder holding one, or a bare images/ labels/ tree."""
+    location = Path(data_yaml_or_dir)
+    if location.is_file():
+        return load_yaml(location), location
+    if not location.is_dir():
+        raise DataError(location, "not found", "pass a data YAML or a dataset folder")
+    found = find_data_yaml(location)
+    if found is not None:
+        return load_yaml(found), found
+    # A bare folder: images/<split>/ (+ labels/<split>/), class names from classes.txt if any.
+    config: dict = {s: f"images/{s}" for s in SPLITS if (location / "images" / s).is_dir()}
+    if (location / "classes.txt").is_file():
+        lines = (location / "classes.txt").read_text(encoding="utf-8").splitlines()
+        config["names"] = [n.strip() for n in lines if n.strip()]
+    return config, location / "data.yaml"
+
+
+def _kpt_shape(config: dict, yaml_path: Path) -> tuple[int, int] | None:
+    shape = config.get("kpt_shape")
+    if shape is None:
+        return None
+    valid = isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) for v in shape)
+    if not (valid and shape[0] > 0 and shape[1] in (2, 3)):
+        raise DataError(yaml_path, f"kpt_shape {shape} is not [K, 2] or [K, 3]", "fix kpt_shape:")
+    return int(shape[0]), int(shape[1])
+
+
+def read_yolo(
+    data_yaml_or_dir: str | Path, split: str = "train", class_names: list[str] | None = None
+) -> tuple[RecordSet, list[Issue]]:
+    """Read one split of an Ultralytics-style dataset into records and the defects found.
+
+    Args:
+        data_yaml_or_dir: the data YAML, a folder holding ``data.yaml``, or a bare folder with
+            ``images/<split>/`` and ``labels/<split>/`` (names from ``classes.txt``).
+        split: "train", "val" or "test".
+        class_names: when the data names its classes, the fixed class list to map them onto (by
+            name; other classes are dropped with UNKNOWN_CLASS); otherwise the names of ids 0..C-1.
+
+    Returns:
+        RecordSet (``root`` = ``path``, records in folder-sorted or list order, keypoints
+        (N, K, 3) pixels for pose) and the Issues (bad lines carry their line number).
+
+    Raises:
+        DataError: unreadable YAML, missing split entry or folder, or no class names at all.
+    """
+    config, yaml_path = yolo_config(data_yaml_or_dir)
+    root = dataset_root(config, yaml_path)
+    data_names = parse_names(config, yaml_path)
+    names = data_names or class_names
+    if not names:
+        raise DataError(yaml_path, "no class names", "add names: [...] to the data YAML")
+    kpt_shape = _kpt_shape(config, yaml_path)
+    issues: list[Issue] = []
+    records = []
+    for index, image_path in enumerate(split_images(config, split, root, yaml_path, issues)):
+        record = _read_record(image_path, index, len(names), kpt_shape, issues)
+        if record is not None:
+            records.append(record)
+    if records and not any(label_path(r.image_path).is_file() for r in records):
+        reason = f"no label files for any of the {len(records)} {split} images"
+        example = label_path(records[0].image_path)
+        hint = f"labels belong in .../labels/... mirroring .../images/... (e.g. {example})"
+        issues.append(Issue(kinds.MISSING_ANNOTATION, yaml_path, reason, hint))
+    flip_idx = config.get("flip_idx")
+    record_set = RecordSet(records, names, root, "yolo", split, flip_idx=flip_idx)
+    if class_names and data_names and class_names != data_names:
+        record_set, remap_issues = remap_classes(record_set, class_names)
+        issues += remap_issues
+    return record_set, issues
+
+
+def _label_text(record: ImageRecord) -> str:
+    """Label lines with 6 decimals; DataError when the size is unknown (nothing to normalise by)."""
+    width, height = float(record.width), float(record.height)
+    if width <= 0 or height <= 0:
+        reason = "image size unknown; YOLO labels are normalised by it"
+        raise DataError(record.image_path, reason, "run edgevision data check --fix first")
+    boxes = xyxy_to_cxcywh(record.boxes.astype(np.float64)) / (width, height, width, height)
+    lines = []
+    for k, (label, box) in enumerate(zip(record.labels, boxes, strict=True)):
+        fields = [str(int(label))] + [f"{v:.6f}" for v in box]
+        if record.keypoints is not None:
+            for x, y, visible in record.keypoints[k]:
+                fields += [f"{x / width:.6f}", f"{y / height:.6f}", str(int(visible))]
+        lines.append(" ".join(fields))
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _update_data_yaml(out_dir: Path, split: str, record_set: RecordSet) -> Path:
+    """Add ``split`` to ``out_dir/data.yaml`` (created when absent), refusing other class lists."""
+    yaml_path = out_dir / "data.yaml"
+    config = load_yaml(yaml_path) if yaml_path.is_file() else {}
+    existing = parse_names(config, yaml_path)
+    if existing is not None and existing != list(record_set.class_names):
+        reason = f"holds classes {existing}, not {record_set.class_names}"
+        raise DataError(yaml_path, reason, "write to another folder")
+    config[split] = f"images/{split}"
+    # Absolute path: Ultralytics resolves a relative one against the working directory.
+    ordered = {"path": str(out_dir.absolute())}
+    ordered |= {s: config[s] for s in (*SPLITS, split) if config.get(s)}
+    ordered["names"] = dict(enumerate(record_set.class_names))
+    keypoints = [r.keypoints for r in record_set.records if r.keypoints is not None]
+    if keypoints:
+        ordered["kpt_shape"] = [int(keypoints[0].shape[1]), 3]
+    if record_set.flip_idx:
+        ordered["flip_idx"] = [int(k) for k in record_set.flip_idx]
+    ordered |= {key: value for key, value in config.items() if key not in ordered}
+    text = yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True)
+    return atomic_write_text(yaml_path, text)
+
+
+def write_yolo(
+    record_set: RecordSet, out_dir: str | Path, split: str = "train", copy_images: bool = True
+) -> Path:
+    """Write ``record_set`` as ``images/{split}/``, ``labels/{split}/`` and ``data.yaml``.
+
+    Image names keep their sub-folders below the images' common folder. Difficult and crowd
+    flags are not representable in YOLO and are dropped (the objects are kept).
+
+    Args:
+        record_set: records with known image sizes.
+        out_dir: dataset folder; ``data.yaml`` in it gains the ``split`` entry.
+        split: "train", "val" or "test".
+        copy_images: copy the images in; when False they must already be in ``images/{split}/``.
+
+    Returns:
+        The ``data.yaml`` path (what ``train --data`` takes).
+    """
+    out_dir = Path(out_dir)
+    image_folder = out_dir / "images" / split
+    sources = [r.image_path for r in record_set.records]
+    names = image_names(sources)[1]
+    if copy_images:
+        copy_images_to(sources, names, image_folder)
+    for record, name in zip(record_set.records, names, strict=True):
+        if not (image_folder / name).is_file():
+            raise DataError(image_folder / name, "image not in place", "use copy_images=True")
+        atomic_write_text(label_path(image_folder / name), _label_text(record))
+    return _update_data_yaml(out_dir, split, record_set)
