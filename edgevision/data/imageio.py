@@ -36,6 +36,11 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DataError(path, f"cannot read image ({e.strerror or e})", "check the path") from e
     if data.size == 0:
         raise DataError(path, "image file is empty (0 bytes)", "replace or remove the image")
+    if path.suffix.lower() in (".jpg", ".jpeg") and data[-2:].tobytes() != b"\xff\xd9":
+        # OpenCV 4.x decodes a truncated JPEG into a grey-bottomed image with only a warning.
+        trimmed = np.trim_zeros(data, "b")
+        if trimmed[-2:].tobytes() != b"\xff\xd9":
+            raise DataError(path, "JPEG is truncated (no end-of-image marker)", "replace or remove the image")
     image = cv2.imdecode(data, _DECODE_FLAGS)
     if image is None:
         raise DataError(path, "image cannot be decoded", "replace or remove the image")
