@@ -37,7 +37,7 @@ class TrainConfig:
     device: str = ""  # cpu | cuda | cuda:N; "" = cuda when available else cpu
     workers: int = 2  # data-loading worker processes
     seed: int = 0  # seed for every random choice (data order, augmentation, init)
-    deterministic: bool = True  # deterministic algorithms where torch offers them
+    deterministic: bool = False  # force torch deterministic algorithms (slower on CPU; CPU runs repeat without it)
     project: str = "runs/train"  # parent folder of run folders
     name: str = "exp"  # run folder name under project
     exist_ok: bool = False  # reuse project/name instead of creating name2, name3, ...
@@ -59,6 +59,7 @@ class TrainConfig:
     max_det: int = 300  # detections kept per image
     weights: str = ""  # initial weights (.pt) loaded by shape-matched keys
     freeze: str = ""  # "backbone" or N (freeze the first N top-level modules); "" = none
+    head_lr_mult: float = 1.0  # learning-rate multiplier for the head (transfer learning)
     resume: str = ""  # run folder (or its last.pt) to continue from
     time: float = 0.0  # wall-clock budget in minutes; 0 = no limit (epochs still apply)
     patience: int = 0  # stop when val mAP has not improved for N epochs; 0 = never

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.records import RecordSet
 from ..models.decode import decode, postprocess
 from ..ops import unletterbox_boxes
 
@@ -31,14 +32,34 @@ def to_original(detections: dict, meta: dict) -> dict:
 
 @torch.no_grad()
 def run_inference(model: nn.Module, loader, device: torch.device, conf: float = 0.001,
-                  iou: float = 0.6, max_det: int = 300) -> list[dict]:
-    """Detections for every image the loader yields, in loader order, in original pixels."""
+                  iou: float = 0.6, max_det: int = 300) -> tuple[list[int], list[dict]]:
+    """Detections, in original pixels, for every image the (unshuffled) loader serves.
+
+    Returns:
+        (dataset indices that were really evaluated, their detections). An unreadable image is
+        replaced by the dataset with another one; that position is left out rather than counted
+        twice, so evaluation must use the ground truth of the returned indices only.
+    """
     was_training = model.training
     model.eval()
-    results = []
+    indices, results, position = [], [], 0
     for batch in loader:
         images = batch["images"].to(device, non_blocking=True)
         for dets, meta in zip(predict_batch(model, images, conf, iou, max_det), batch["meta"], strict=True):
-            results.append(to_original(dets, meta))
+            if meta.get("index", position) == position:
+                indices.append(position)
+                results.append(to_original(dets, meta))
+            position += 1
     model.train(was_training)
-    return results
+    return indices, results
+
+
+def ground_truth_for(dataset, source: RecordSet, indices: list[int]) -> RecordSet:
+    """The *unsanitized* records (crowd regions, difficult flags intact) of the evaluated images.
+
+    The dataset serves sanitized copies (clipped, crowd dropped) in its own order; evaluation must
+    score against the annotations as written, as pycocotools would.
+    """
+    by_path = {record.image_path: record for record in source.records}
+    served = dataset.record_set.records
+    return source.with_records([by_path[served[i].image_path] for i in indices])

@@ -11,9 +11,8 @@ from ..config import TrainConfig
 from ..data.dataset import AugmentConfig, DetectionDataset, build_dataloader
 from ..data.records import RecordSet
 from ..eval.coco import coco_evaluate
-from ..eval.voc import voc_evaluate
 from ..losses.detection import DetectionLoss
-from .inference import run_inference
+from .inference import ground_truth_for, run_inference
 
 
 def augment_config(config: TrainConfig) -> AugmentConfig:
@@ -43,10 +42,10 @@ class DetectionTask:
         self.train_loader = build_dataloader(self.train_dataset, config.batch, config.workers, shuffle=True,
                                              seed=config.seed, distributed=distributed)
         self.val_set = val_set
-        self.val_loader = None
+        self.val_dataset = self.val_loader = None
         if val_set is not None and len(val_set):
-            val_dataset = DetectionDataset(val_set, imgsz=imgsz, augment=False, cache="none", seed=config.seed)
-            self.val_loader = build_dataloader(val_dataset, config.batch, min(config.workers, 1),
+            self.val_dataset = DetectionDataset(val_set, imgsz=imgsz, augment=False, cache="none", seed=config.seed)
+            self.val_loader = build_dataloader(self.val_dataset, config.batch, min(config.workers, 1),
                                                shuffle=False, seed=config.seed)
 
     def set_epoch(self, epoch: int) -> None:
@@ -68,11 +67,9 @@ class DetectionTask:
         if self.val_loader is None:
             return {}
         c = self.config
-        detections = run_inference(model, self.val_loader, self.device, c.conf, c.iou, c.max_det)
-        coco = coco_evaluate(self.val_set, detections)
-        voc = voc_evaluate(self.val_set, detections, use_07_metric=False)
-        return {"mAP50-95": coco["mAP50-95"], "mAP50": coco["mAP50"], "voc_mAP50": voc["mAP"],
-                "fitness": coco["mAP50-95"]}
+        indices, detections = run_inference(model, self.val_loader, self.device, c.conf, c.iou, c.max_det)
+        coco = coco_evaluate(ground_truth_for(self.val_dataset, self.val_set, indices), detections)
+        return {"mAP50-95": coco["mAP50-95"], "mAP50": coco["mAP50"], "fitness": coco["mAP50-95"]}
 
     def checkpoint_meta(self) -> dict:
         return {"model_name": self.model_name, "num_classes": len(self.class_names),

@@ -1,0 +1,311 @@
+"""The Python API: one function per CLI command. The CLI only parses arguments and calls these."""
+
+from __future__ import annotations
+
+import glob
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import TrainConfig
+from .data.formats import load_dataset
+from .data.issues import Issue
+from .engine import dist
+from .engine.callbacks import CSVLogger, ProgressBar, TensorBoardLogger
+from .engine.checkpoint import load_checkpoint, load_matching, state_dict_from
+from .engine.trainer import Trainer, prepare_run_dir, save_args
+from .errors import CheckpointError, ConfigError, DataError
+from .fileio import atomic_write_text
+from .results import Detections
+
+
+def select_device(device: str = "") -> torch.device:
+    """``""`` -> CUDA when available else CPU; ``cpu``, ``cuda``, ``cuda:N`` as given."""
+    if not device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as e:
+        raise ConfigError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from e
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def summarize_issues(issues: list[Issue], label: str, limit: int = 10) -> None:
+    """Print reader issues once, up front (never per batch): counts by kind and the first few."""
+    if not issues:
+        return
+    counts: dict[str, int] = {}
+    for issue in issues:
+        counts[issue.kind] = counts.get(issue.kind, 0) + 1
+    kinds = ", ".join(f"{k}: {n}" for k, n in sorted(counts.items()))
+    print(f"{label}: {len(issues)} data issues ({kinds}); run `edgevision data check` for the full list")
+    for issue in issues[:limit]:
+        print(f"  {issue}")
+
+
+def _load_split(data: str, split: str, class_names: list[str] | None = None):
+    record_set, issues = load_dataset(data, split=split, class_names=class_names)
+    summarize_issues(issues, f"{split} split")
+    return record_set
+
+
+def _apply_freeze(model: torch.nn.Module, freeze: str) -> int:
+    """Freeze ``backbone`` or the first N top-level children; returns how many tensors were frozen."""
+    if not freeze:
+        return 0
+    if freeze == "backbone":
+        modules = [model.backbone]
+    elif freeze.isdigit():
+        modules = list(model.children())[: int(freeze)]
+    else:
+        raise ConfigError(f"--freeze {freeze!r}: use 'backbone' or a number of top-level modules")
+    count = 0
+    for module in modules:
+        for p in module.parameters():
+            p.requires_grad_(False)
+            count += 1
+    return count
+
+
+def train(**options) -> dict:
+    """Train a model; options are :class:`TrainConfig` fields (``data=``, ``model=``, ``epochs=`` ...).
+
+    Returns:
+        Summary dict: run folder, best fitness, last epoch's metrics, minutes.
+    """
+    from .engine.task_detect import DetectionTask
+    from .models.zoo import build_model, default_imgsz
+
+    config = _resolve_resume(TrainConfig.from_dict(options))
+    if config.task != "detect":
+        raise ConfigError(f"--task {config.task!r} is not available yet; use --task detect")
+    device = select_device(config.device)
+    distributed = dist.init_from_env(device)
+    seed_everything(config.seed + dist.rank(), config.deterministic)
+    train_set = _load_split(config.data, "train")
+    val_set = _load_optional_split(config.data, "val", train_set.class_names)
+    model = build_model(config.model, num_classes=len(train_set.class_names))
+    imgsz = config.imgsz or default_imgsz(config.model)
+    if config.weights and not config.resume:
+        loaded = load_matching(model, state_dict_from(load_checkpoint(config.weights)))
+        print(f"weights {config.weights}: {loaded.summary()}")
+    _apply_freeze(model, config.freeze)
+    run_dir = Path(config.resume) if config.resume else prepare_run_dir(config.project, config.name, config.exist_ok)
+    if dist.is_main():
+        save_args(run_dir, config)
+    task = DetectionTask(model, config.model, train_set, val_set, config, imgsz, device, distributed)
+    if dist.is_main():
+        _print_data_summary(task, train_set, val_set)
+    callbacks = [CSVLogger(run_dir / "results.csv"), TensorBoardLogger(run_dir, imgsz if config.plots else 0)]
+    if config.verbose:
+        callbacks.insert(0, ProgressBar())
+    summary = Trainer(task, config, run_dir, device, callbacks).fit()
+    summary["run_dir"] = str(run_dir)
+    if dist.is_main() and config.plots:
+        from .viz.training import plot_results
+
+        plot_results(run_dir / "results.csv", run_dir / "results.png")
+    return summary
+
+
+def _print_data_summary(task, train_set, val_set) -> None:
+    """One summary up front: images used and objects used out of annotated (never per batch)."""
+    report = task.train_dataset.sanitize_report
+    skipped = report["images_skipped"]
+    print(f"train: {len(task.train_dataset)} images{f' ({skipped} skipped: image missing)' if skipped else ''}, "
+          f"{report['objects_used']}/{report['objects_annotated']} objects used; "
+          f"val: {len(val_set) if val_set is not None else 0} images; classes: {train_set.class_names}")
+
+
+def _resolve_resume(config: TrainConfig) -> TrainConfig:
+    """``--resume RUN`` continues with the run's saved config (its epochs, data, seed...)."""
+    if not config.resume:
+        return config
+    path = Path(config.resume)
+    run_dir = path if path.is_dir() else path.parent.parent
+    last = run_dir / "weights" / "last.pt"
+    if not last.is_file():
+        raise ConfigError(f"--resume {config.resume}: no {last}; pass the run folder of an earlier training")
+    saved = TrainConfig.from_dict(load_checkpoint(last)["config"])
+    saved.resume = str(run_dir)
+    saved.device = config.device or saved.device
+    return saved
+
+
+def _load_optional_split(data: str, split: str, class_names: list[str]):
+    from .data.formats import list_splits
+
+    if split not in list_splits(data):
+        print(f"no {split} split in {data}: training without validation (run `edgevision data split`)")
+        return None
+    return _load_split(data, split, class_names)
+
+
+def load_detector(weights: str | Path) -> tuple[torch.nn.Module, dict]:
+    """A detection model and its metadata (class names, imgsz) from an edgevision checkpoint."""
+    from .models.zoo import build_model
+
+    state = load_checkpoint(weights)
+    meta = state.get("meta")
+    if not meta or "model_name" not in meta:
+        raise CheckpointError(f"{weights}: not an edgevision checkpoint (no model metadata); "
+                              "use a last.pt/best.pt written by `edgevision train`")
+    model = build_model(meta["model_name"], num_classes=meta["num_classes"])
+    model.load_state_dict(state_dict_from(state))
+    return model.eval(), meta
+
+
+def evaluate(weights: str, data: str, split: str = "val", batch: int = 16, imgsz: int = 0,
+             conf: float = 0.001, iou: float = 0.6, max_det: int = 300, device: str = "",
+             workers: int = 2, project: str = "runs/val", name: str = "exp", exist_ok: bool = False,
+             save_json: bool = True, plots: bool = True) -> dict:
+    """COCO 12 stats, VOC mAP50 (area and 11-point), per-class AP; PR curves, confusion matrix, JSON."""
+    from .engine.validator import validate_detector
+
+    model, meta = load_detector(weights)
+    record_set = _load_split(data, split, meta["class_names"])
+    run_dir = prepare_run_dir(project, name, exist_ok)
+    return validate_detector(model, record_set, run_dir, imgsz or meta["imgsz"], batch, conf, iou, max_det,
+                             select_device(device), workers, save_json, plots)
+
+
+def _source_files(source: str) -> list[Path]:
+    """Images and videos named by a file, a folder (sorted) or a glob."""
+    from .data.imageio import IMAGE_SUFFIXES
+    from .engine.predictor import VIDEO_SUFFIXES
+
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+    elif path.is_file():
+        files = [path]
+    else:
+        files = sorted(Path(p) for p in glob.glob(source, recursive=True))
+    if not files:
+        raise DataError(source, "no images or videos found", "pass an image, a folder, a glob or a video")
+    return files
+
+
+
+
+
+def predict(weights: str, source: str, imgsz: int = 0, conf: float = 0.25, iou: float = 0.45,
+            max_det: int = 300, device: str = "", save: bool = True, save_json: bool = False,
+            project: str = "runs/predict", name: str = "exp", exist_ok: bool = False) -> list[Detections]:
+    """Detect objects in images, folders, globs or videos; draw and/or write COCO-style JSON."""
+    from .engine.predictor import Predictor
+
+    model, meta = load_detector(weights)
+    predictor = Predictor(model, meta["class_names"], imgsz or meta["imgsz"], select_device(device), conf, iou, max_det)
+    run_dir = prepare_run_dir(project, name, exist_ok) if (save or save_json) else None
+    results: list[Detections] = []
+    for path in _source_files(source):
+        results.extend(predictor.predict_file(path, run_dir if save else None))
+    if save_json and run_dir is not None:
+        rows = [row for r in results for row in r.to_records()]
+        atomic_write_text(run_dir / "predictions.json", json.dumps(rows, indent=1))
+    return results
+
+
+def list_models() -> list[dict]:
+    from .models.zoo import list_models as zoo_list
+
+    return zoo_list()
+
+
+# -- data commands ---------------------------------------------------------------------------------
+
+
+def data_check(data: str, deep: bool = False, fix: bool = False, out: str = "", in_place: bool = False,
+               workers: int = 2, json_path: str = "") -> tuple[int, str]:
+    """The data doctor. Returns (exit code: 0 clean, 1 defects remain; report text)."""
+    from .data.check import check_dataset
+    from .data.fix import fix_dataset
+
+    if fix and not (out or in_place):
+        raise ConfigError("--fix needs --out DIR (a fixed copy) or --in-place (edits with .bak backups)")
+    if (out or in_place) and not fix:
+        raise ConfigError("--out/--in-place only apply with --fix")
+    report = check_dataset(data, deep=deep, workers=workers)
+    text = report.format_text()
+    payload = {"check": report.to_json()}
+    code = report.exit_code
+    if fix:
+        fixed = fix_dataset(data, out=out or None, in_place=in_place, deep=deep, workers=workers, report=report)
+        text += "\n\n" + fixed.format_text()
+        payload["fix"] = fixed.to_json()
+        # Exit code and "after" report describe the fixed data: what is left is what --fix could not do.
+        after = check_dataset(fixed.data, deep=deep, workers=workers)
+        text += "\n\nafter the fix:\n" + after.format_text()
+        payload["after_fix"] = after.to_json()
+        code = after.exit_code
+    if json_path:
+        atomic_write_text(json_path, json.dumps(payload, indent=1, default=str))
+    return code, text
+
+
+def data_stats(data: str, split: str = "all", project: str = "runs/data", name: str = "stats",
+               exist_ok: bool = False, plots: bool = True) -> tuple[str, Path]:
+    """Class counts, objects per image, box size / aspect distributions; text + PNG plots."""
+    from .data.stats import dataset_stats, format_stats, save_stats
+
+    record_set = _load_split(data, split)
+    out = prepare_run_dir(project, name, exist_ok)
+    save_stats(record_set, out, plots=plots)
+    return format_stats(dataset_stats(record_set)), out
+
+
+def data_split(data: str, val: float = 0.1, test: float = 0.1, seed: int = 0, force: bool = False) -> str:
+    """Deterministic, class-stratified train/val/test lists written beside the data."""
+    from .data.split import format_splits, split_dataset, write_splits
+
+    record_set = _load_split(data, "all")
+    splits = split_dataset(record_set, val=val, test=test, seed=seed)
+    written = write_splits(record_set, splits, force=force)
+    return format_splits(record_set, splits) + "\nwritten: " + ", ".join(str(p) for p in written)
+
+
+def data_convert(data: str, to: str, out: str) -> tuple[Path, list[Issue]]:
+    """Every split of ``data`` written in another format; reader issues are returned, not dropped."""
+    from .data.convert import convert_dataset
+
+    issues: list[Issue] = []
+    return convert_dataset(data, to, out, issues=issues), issues
+
+
+def data_anchors(data: str, k: int = 9, imgsz: int = 416, restarts: int = 10, generations: int = 300,
+                 seed: int = 0, split: str = "all", project: str = "runs/data", name: str = "anchors",
+                 exist_ok: bool = False) -> str:
+    """k-means (1 - IoU) anchors on letterbox-scaled box sizes, with mean IoU, BPR and a plot."""
+    from .data.anchors import anchor_metrics, format_anchors, kmeans_anchors, letterbox_wh, plot_anchors
+
+    wh = letterbox_wh(_load_split(data, split), imgsz)
+    if len(wh) < k:
+        raise DataError(data, f"{len(wh)} boxes cannot make {k} anchors", "lower -k or add data")
+    anchors = kmeans_anchors(wh, k=k, restarts=restarts, seed=seed, genetic_generations=generations)
+    metrics = anchor_metrics(wh, anchors)
+    out = prepare_run_dir(project, name, exist_ok)
+    plot = plot_anchors(wh, anchors, out / "anchors.png")
+    return (f"{format_anchors(anchors)}\nmean IoU {metrics['mean_iou']:.4f}, best possible recall "
+            f"{metrics['best_possible_recall']:.4f} (ratio threshold 4.0), {len(wh)} boxes at imgsz {imgsz}\n"
+            f"plot: {plot}")
+
+
+def data_synth(out: str, task: str = "detect", n_train: int = 600, n_val: int = 150, seed: int = 0,
+               force: bool = False) -> Path:
+    """The embedded demo dataset (generated, no download)."""
+    from .data.synth import synthesize
+
+    return synthesize(out, task=task, n_train=n_train, n_val=n_val, seed=seed, force=force)

@@ -1,0 +1,263 @@
+"""Command line: argument parsing only. Each handler makes one API call and prints a summary."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from dataclasses import fields
+
+from . import __version__
+from .config import TrainConfig
+from .errors import ConfigError, EdgevisionError
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
+    """One flag per dataclass field, same name and default (``--no-ema`` style for booleans)."""
+    defaults = config_cls()
+    for f in fields(config_cls):
+        value = getattr(defaults, f.name)
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(value, bool):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            parser.add_argument(flag, dest=f.name, type=type(value), default=value)
+
+
+def _cmd_train(args) -> int:
+    from .api import train
+
+    options = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    summary = train(**options)
+    print(f"done: {summary['epochs']} epochs in {summary['minutes']:.1f} min; run folder {summary['run_dir']}")
+    return 0
+
+
+def _cmd_val(args) -> int:
+    from .api import evaluate
+
+    result = evaluate(args.weights, args.data, split=args.split, batch=args.batch, imgsz=args.imgsz, conf=args.conf,
+                      iou=args.iou, max_det=args.max_det, device=args.device, workers=args.workers,
+                      project=args.project, name=args.name, exist_ok=args.exist_ok, save_json=args.save_json)
+    print(result["text"])
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from .api import predict
+
+    results = predict(args.weights, args.source, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
+                      max_det=args.max_det, device=args.device, save=args.save, save_json=args.save_json,
+                      project=args.project, name=args.name, exist_ok=args.exist_ok)
+    for r in results:
+        counts = {name: r.labels.count(name) for name in dict.fromkeys(r.labels)}
+        found = ", ".join(f"{n} {name}" for name, n in counts.items()) or "nothing"
+        print(f"{r.image_path}: {found}")
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from .api import list_models
+
+    rows = list_models()
+    print(f"{'name':<10} {'task':<8} {'imgsz':>5} {'params':>10} {'GFLOPs':>8}")
+    for row in rows:
+        print(f"{row['name']:<10} {row['task']:<8} {row['imgsz']:>5} {row['params']:>10,} {row['gflops']:>8.3f}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    report = run_demo(project=args.project, name=args.name, minutes=args.minutes, workers=args.workers)
+    print(report)
+    return 0
+
+
+def _cmd_data_check(args) -> int:
+    from .api import data_check
+
+    code, text = data_check(args.data, deep=args.deep, fix=args.fix, out=args.out, in_place=args.in_place,
+                            workers=args.workers, json_path=args.json)
+    print(text)
+    return code
+
+
+def _cmd_data_stats(args) -> int:
+    from .api import data_stats
+
+    text, out = data_stats(args.data, split=args.split, project=args.project, name=args.name,
+                           exist_ok=args.exist_ok)
+    print(f"{text}\nreport and plots: {out}")
+    return 0
+
+
+def _cmd_data_split(args) -> int:
+    from .api import data_split
+
+    print(data_split(args.data, val=args.val, test=args.test, seed=args.seed, force=args.force))
+    return 0
+
+
+def _cmd_data_convert(args) -> int:
+    from .api import data_convert
+
+    out, issues = data_convert(args.data, args.to, args.out)
+    for issue in issues:
+        print(f"  {issue}")
+    print(f"converted to {args.to}: {out}" + (f" ({len(issues)} data issues listed above)" if issues else ""))
+    return 0
+
+
+def _cmd_data_anchors(args) -> int:
+    from .api import data_anchors
+
+    print(data_anchors(args.data, k=args.k, imgsz=args.imgsz, restarts=args.restarts,
+                       generations=args.generations, seed=args.seed, project=args.project, name=args.name,
+                       exist_ok=args.exist_ok))
+    return 0
+
+
+def _cmd_data_synth(args) -> int:
+    from .api import data_synth
+
+    out = data_synth(args.out, task=args.task, n_train=args.n_train, n_val=args.n_val, seed=args.seed,
+                     force=args.force)
+    print(f"demo dataset written: {out}")
+    return 0
+
+
+def _add_data_commands(commands) -> None:
+    data = commands.add_parser("data", help="check, fix, describe, split, convert, cluster, synthesise data")
+    sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+
+    p = sub.add_parser("check", help="the data doctor: every defect with file and fix")
+    p.add_argument("data")
+    p.add_argument("--deep", action="store_true", help="decode every image (default reads headers)")
+    p.add_argument("--fix", action="store_true", help="repair what can be repaired")
+    p.add_argument("--out", default="", help="with --fix: write a fixed copy here")
+    p.add_argument("--in-place", dest="in_place", action="store_true", help="with --fix: edit, keeping .bak files")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--json", default="", help="also write the report as JSON to this file")
+    p.set_defaults(handler=_cmd_data_check)
+
+    p = sub.add_parser("stats", help="class counts, box sizes, COCO small/medium/large, plots")
+    p.add_argument("data")
+    p.add_argument("--split", default="all")
+    _add_output_flags(p, "stats")
+    p.set_defaults(handler=_cmd_data_stats)
+
+    p = sub.add_parser("split", help="write stratified train/val/test lists")
+    p.add_argument("data")
+    p.add_argument("--val", type=float, default=0.1)
+    p.add_argument("--test", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="overwrite existing split files")
+    p.set_defaults(handler=_cmd_data_split)
+
+    p = sub.add_parser("convert", help="convert between VOC, COCO and YOLO")
+    p.add_argument("data")
+    p.add_argument("--to", required=True, choices=["voc", "coco", "yolo"])
+    p.add_argument("--out", required=True)
+    p.set_defaults(handler=_cmd_data_convert)
+
+    p = sub.add_parser("anchors", help="k-means (1 - IoU) anchors with mean IoU and best possible recall")
+    p.add_argument("data")
+    p.add_argument("-k", type=int, default=9)
+    p.add_argument("--imgsz", type=int, default=416)
+    p.add_argument("--restarts", type=int, default=10)
+    p.add_argument("--generations", type=int, default=300, help="genetic refinement steps (0 = off)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_output_flags(p, "anchors")
+    p.set_defaults(handler=_cmd_data_anchors)
+
+    p = sub.add_parser("synth", help="generate the embedded demo dataset")
+    p.add_argument("out")
+    p.add_argument("--task", default="detect", choices=["detect", "pose", "classify"])
+    p.add_argument("--n-train", dest="n_train", type=int, default=600)
+    p.add_argument("--n-val", dest="n_val", type=int, default=150)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace an earlier synthetic dataset there")
+    p.set_defaults(handler=_cmd_data_synth)
+    data.set_defaults(handler=lambda args: (data.print_help(), 2)[1])
+
+
+def _add_output_flags(p: argparse.ArgumentParser, name: str) -> None:
+    p.add_argument("--project", default="runs/data")
+    p.add_argument("--name", default=name)
+    p.add_argument("--exist-ok", dest="exist_ok", action="store_true")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgevision", description="Lightweight vision models for your own data.")
+    parser.add_argument("--version", action="version", version=f"edgevision {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    _add_data_commands(commands)
+
+    p = commands.add_parser("train", help="train a model on your data")
+    _add_config_flags(p, TrainConfig)
+    p.set_defaults(handler=_cmd_train)
+
+    p = commands.add_parser("val", help="evaluate weights on a split: COCO + VOC metrics")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="val", choices=["train", "val", "test"])
+    _add_inference_flags(p, conf=0.001, iou=0.6, project="runs/val")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(handler=_cmd_val)
+
+    p = commands.add_parser("predict", help="detect objects in images, folders, globs or videos")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--source", required=True)
+    _add_inference_flags(p, conf=0.25, iou=0.45, project="runs/predict")
+    p.add_argument("--save", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(handler=_cmd_predict)
+
+    p = commands.add_parser("models", help="the model zoo: params, FLOPs, default size")
+    p.set_defaults(handler=_cmd_models)
+
+    p = commands.add_parser("demo", help="synthesise data, train nano-s, validate, predict, report")
+    p.add_argument("--project", default="runs")
+    p.add_argument("--name", default="demo")
+    p.add_argument("--minutes", type=float, default=6.0, help="training budget")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def _add_inference_flags(p: argparse.ArgumentParser, conf: float, iou: float, project: str) -> None:
+    p.add_argument("--imgsz", type=int, default=0, help="0 = the size the model was trained at")
+    p.add_argument("--conf", type=float, default=conf)
+    p.add_argument("--iou", type=float, default=iou)
+    p.add_argument("--max-det", dest="max_det", type=int, default=300)
+    p.add_argument("--device", default="")
+    p.add_argument("--save-json", dest="save_json", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--project", default=project)
+    p.add_argument("--name", default="exp")
+    p.add_argument("--exist-ok", dest="exist_ok", action="store_true")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``edgevision`` command. Exit codes: 0 ok, 1 failure/defects, 2 usage."""
+    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    known = set(parser._subparsers._group_actions[0].choices)  # noqa: SLF001 (argparse has no public API)
+    if argv and not argv[0].startswith("-") and argv[0] not in known:
+        close = difflib.get_close_matches(argv[0], sorted(known), n=2)
+        print(f"edgevision: unknown command {argv[0]!r}" + (f"; did you mean {' or '.join(close)}?" if close else ""),
+              file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except EdgevisionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

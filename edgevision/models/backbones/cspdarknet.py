@@ -1,0 +1,76 @@
+"""CSP-Darknet in the YOLOv5 v6 layout: 6x6 stride-2 stem, four Conv + C3 stages, SPPF at the end.
+
+Depth and width multiples scale one architecture from nano to large, as in YOLOv5:
+``yolo-n`` = (0.33, 0.25), ``yolo-s`` = (0.33, 0.50).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..blocks import C3, SPPF, ActFactory, ConvBNAct
+
+# Full-size (multiple 1.0) channels of the stem and the four stages, and C3 blocks per stage.
+BASE_CHANNELS = (64, 128, 256, 512, 1024)
+BASE_DEPTHS = (3, 6, 9, 3)
+
+
+def scale_depth(num_blocks: int, depth_multiple: float) -> int:
+    """Blocks after the depth multiple: at least one, rounded (YOLOv5's rule)."""
+    return max(round(num_blocks * depth_multiple), 1)
+
+
+def scale_width(channels: int, width_multiple: float, divisor: int = 8) -> int:
+    """Channels after the width multiple, rounded up to a multiple of ``divisor`` (SIMD-friendly)."""
+    return math.ceil(channels * width_multiple / divisor) * divisor
+
+
+class CSPDarknet(nn.Module):
+    """YOLOv5 v6 backbone returning the stride 8, 16 and 32 feature maps.
+
+    Args:
+        depth_multiple: scales the C3 block counts (3, 6, 9, 3).
+        width_multiple: scales the channels (64, 128, 256, 512, 1024).
+        act: activation factory; SiLU as in YOLOv5.
+
+    Attributes:
+        out_channels: channels of the three returned maps.
+        strides: (8, 16, 32).
+    """
+
+    def __init__(
+        self, depth_multiple: float = 0.33, width_multiple: float = 0.25, act: ActFactory = nn.SiLU
+    ):
+        super().__init__()
+        stem, *channels = [scale_width(c, width_multiple) for c in BASE_CHANNELS]
+        depths = [scale_depth(d, depth_multiple) for d in BASE_DEPTHS]
+        # The 6x6 stride-2 stem replaced YOLOv5's Focus slice in v6: same receptive field, and a
+        # plain conv exports and runs faster than space-to-depth slicing.
+        self.stem = ConvBNAct(3, stem, 6, 2, act=act, padding=2)
+        in_channels = stem
+        stages = []
+        for out_channels, depth in zip(channels, depths, strict=True):
+            stages.append(
+                nn.Sequential(
+                    ConvBNAct(in_channels, out_channels, 3, 2, act=act),
+                    C3(out_channels, out_channels, depth, shortcut=True, act=act),
+                )
+            )
+            in_channels = out_channels
+        stages[-1].append(SPPF(in_channels, in_channels, 5, act=act))
+        self.stage1, self.stage2, self.stage3, self.stage4 = stages
+        self.out_channels = channels[1:]
+        self.strides = [8, 16, 32]
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, 3, H, W) -> [(B, c3, H/8, W/8), (B, c4, H/16, W/16), (B, c5, H/32, W/32)]."""
+        x = self.stage1(self.stem(x))
+        c3 = self.stage2(x)
+        c4 = self.stage3(c3)
+        return [c3, c4, self.stage4(c4)]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.forward_features(x)

@@ -1,0 +1,120 @@
+"""Every zoo model through the same checks: forward shape, backward, ONNX Runtime parity, init."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from edgevision.errors import ConfigError, UnknownModelError
+from edgevision.models import (
+    MODEL_ZOO,
+    Detector,
+    build_model,
+    count_flops,
+    count_parameters,
+    decode,
+    default_imgsz,
+    list_models,
+)
+from tests.models.cases import assert_parity, randomise_for_parity
+
+NAMES = list(MODEL_ZOO)
+NUM_CLASSES = 3
+
+
+def _num_points(height: int, width: int) -> int:
+    return sum((height // s) * (width // s) for s in (8, 16, 32))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_shape_at_two_sizes(name):
+    torch.manual_seed(0)
+    model = build_model(name, NUM_CLASSES).eval()
+    assert isinstance(model, Detector)
+    assert model.num_classes == NUM_CLASSES and model.strides == (8, 16, 32)
+    with torch.no_grad():
+        for batch, height, width in [(2, 320, 320), (1, 256, 320)]:
+            raw = model(torch.rand(batch, 3, height, width))
+            assert raw.shape == (batch, _num_points(height, width), 4 + NUM_CLASSES)
+            decode(raw, model.strides, (height, width))  # A agrees with make_anchor_points
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_gives_finite_gradients_everywhere(name):
+    torch.manual_seed(0)
+    model = build_model(name, NUM_CLASSES).train()
+    raw = model(torch.rand(2, 3, 128, 160))
+    assert torch.isfinite(raw).all()
+    raw.float().mean().backward()
+    for parameter_name, parameter in model.named_parameters():
+        assert parameter.grad is not None, parameter_name
+        assert torch.isfinite(parameter.grad).all(), parameter_name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_onnx_runtime_parity_at_two_sizes(name, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = randomise_for_parity(build_model(name, NUM_CLASSES).eval())
+    path = tmp_path / f"{name}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            model, (torch.rand(1, 3, 128, 128),), str(path), opset_version=17, dynamo=False,
+            input_names=["images"], output_names=["raw"],
+            dynamic_axes={"images": {0: "batch", 2: "height", 3: "width"}, "raw": {0: "batch", 1: "points"}},
+        )  # fmt: skip
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch, height, width in [(1, 128, 128), (2, 96, 160)]:
+        images = torch.rand(batch, 3, height, width)
+        with torch.no_grad():
+            expected = model(images).numpy()
+        (actual,) = session.run(None, {"images": images.numpy()})
+        assert_parity(actual, expected)
+
+
+@pytest.mark.parametrize("name", ["nano-s", "yolo-n"])
+def test_fresh_head_predicts_prior_scores_and_four_stride_boxes(name):
+    torch.manual_seed(0)
+    model = build_model(name, NUM_CLASSES).eval()
+    with torch.no_grad():
+        boxes, scores = decode(model(torch.rand(1, 3, 128, 128)), model.strides, (128, 128))
+    assert scores.min() > 0.005 and scores.max() < 0.02  # class prior 0.01
+    strides = torch.tensor([8.0] * 256 + [16.0] * 64 + [32.0] * 16)
+    widths_in_strides = (boxes[0, :, 2] - boxes[0, :, 0]) / strides
+    assert widths_in_strides.min() > 3.5 and widths_in_strides.max() < 4.5
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"), [("nano_s", "nano-s"), ("yolos", "yolo-s"), ("nanom", "nano-m")]
+)
+def test_unknown_name_lists_close_matches(typo, suggestion):
+    with pytest.raises(UnknownModelError, match=f"did you mean {suggestion}") as error:
+        build_model(typo, NUM_CLASSES)
+    assert isinstance(error.value, ConfigError) and isinstance(error.value, ValueError)
+    assert "available models: nano-s, nano-m, yolo-n, yolo-s" in str(error.value)
+    with pytest.raises(UnknownModelError):
+        default_imgsz(typo)
+
+
+def test_count_flops_is_twice_the_multiply_accumulates():
+    conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    assert count_flops(conv, 16) == 2 * (8 * 3 * 9) * 16 * 16
+    assert count_flops(conv, (16, 32)) == 2 * (8 * 3 * 9) * 16 * 32
+    assert conv.training  # mode restored
+
+
+def test_list_models_rows():
+    rows = list_models()
+    assert [row["name"] for row in rows] == NAMES
+    nano = rows[0]
+    assert nano["task"] == "detect" and nano["imgsz"] == default_imgsz("nano-s") == 320
+    assert nano["params"] == count_parameters(build_model("nano-s", 80))
+    assert nano["flops"] == count_flops(build_model("nano-s", 80), 320)
+    assert nano["gflops"] == pytest.approx(nano["flops"] / 1e9)
+    flops = {row["name"]: row["flops"] for row in rows}
+    assert flops["nano-s"] < flops["nano-m"] < flops["yolo-n"] < flops["yolo-s"]
+    assert all(build_model(row["name"], 2).default_imgsz == row["imgsz"] for row in rows)
