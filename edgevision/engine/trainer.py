@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import threading
 from pathlib import Path
 
 import torch
@@ -46,6 +48,7 @@ class Trainer:
         self.start_epoch = 0
         self.elapsed_before = 0.0  # seconds trained before a resume (counts against --time)
         self.history: list[dict] = []
+        self.interrupted = False
 
     def fit(self) -> dict:
         """Train to the last epoch (or the time budget), validating and checkpointing as set."""
@@ -64,6 +67,7 @@ class Trainer:
         timer = Timer()
         self._emit("on_train_start")
         stop = False
+        previous_handler = self._catch_sigint()
         for epoch in range(self.start_epoch, cfg.epochs):
             task.set_epoch(epoch)
             if self._epochs_left(epoch, timer) <= cfg.close_mosaic:
@@ -86,13 +90,14 @@ class Trainer:
                 for key, value in parts.items():
                     sums[key] = sums.get(key, 0.0) + value
                 self._emit("on_batch_end", epoch, i, parts)
-                stop = dist.broadcast_flag(self._out_of_time(timer))
+                stop = dist.broadcast_flag(self._out_of_time(timer) or self.interrupted)
                 if stop:
                     break
             record = {"epoch": epoch + 1, **{f"train_{k}": v / max(i + 1, 1) for k, v in sums.items()}}
             record["lr"] = optimizer.param_groups[0]["lr"]
             final = stop or epoch + 1 == cfg.epochs
-            if cfg.val and dist.is_main() and (final or (epoch + 1) % cfg.val_interval == 0):
+            due = final or (epoch + 1) % cfg.val_interval == 0
+            if cfg.val and dist.is_main() and due and not self.interrupted:
                 record.update(task.evaluate(ema.module if ema else unwrap(model)))
             record["time_min"] = (self.elapsed_before + timer.seconds) / 60
             self.history.append(record)
@@ -101,12 +106,30 @@ class Trainer:
             self._emit("on_epoch_end", epoch, record)
             if stop or self._patience_exhausted():
                 break
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous_handler)
+        if self.interrupted and dist.is_main():
+            print(f"interrupted: saved {self.run_dir / 'weights' / 'last.pt'}; continue with --resume {self.run_dir}")
         summary = {"epochs": len(self.history), "best_fitness": self.best_fitness,
                    "minutes": record["time_min"] if self.history else 0.0, "last": self.history[-1] if self.history else {}}
         self._emit("on_train_end", summary)
         return summary
 
     # -- pieces of the loop -------------------------------------------------------------------
+
+    def _catch_sigint(self):
+        """Ctrl-C ends the current batch, saves ``last.pt`` (the epoch counts as done) and returns."""
+        self.interrupted = False
+
+        def handler(signum, frame):
+            if self.interrupted:  # a second Ctrl-C means "now"
+                raise KeyboardInterrupt
+            self.interrupted = True
+            print("\nCtrl-C: finishing this batch and saving last.pt (press again to abort)")
+
+        if threading.current_thread() is not threading.main_thread():
+            return signal.getsignal(signal.SIGINT)
+        return signal.signal(signal.SIGINT, handler)
 
     def _emit(self, hook: str, *args) -> None:
         if dist.is_main():

@@ -1,0 +1,80 @@
+"""Training end to end on a tiny set: checkpoints, SIGKILL + --resume equals an uninterrupted run."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from edgevision import api
+from edgevision.data.synth import synthesize_detection
+from edgevision.engine.checkpoint import load_checkpoint
+
+ARGS = ["--model", "nano-s", "--epochs", "3", "--imgsz", "64", "--batch", "4", "--workers", "0",
+        "--val-interval", "10", "--no-verbose", "--no-plots", "--seed", "7"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return synthesize_detection(tmp_path_factory.mktemp("tiny") / "voc", n_train=8, n_val=4,
+                                width_range=(64, 96), seed=1)
+
+
+def _rows(run_dir):
+    path = run_dir / "results.csv"
+    if not path.exists():
+        return 0
+    with open(path) as f:
+        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+
+
+def _weights(run_dir):
+    state = load_checkpoint(run_dir / "weights" / "last.pt")
+    return state["model"], state["ema"]["module"], state["epoch"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_uninterrupted_run(tiny, tmp_path):
+    command = [sys.executable, "-m", "edgevision", "train", "--data", str(tiny), "--project", str(tmp_path)]
+    subprocess.run(command + ARGS + ["--name", "straight"], check=True, capture_output=True)
+    process = subprocess.Popen(command + ARGS + ["--name", "killed"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    killed = tmp_path / "killed"
+    deadline = time.time() + 120
+    while _rows(killed) < 1 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "training ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert _weights(killed)[2] < 2  # really interrupted before the last epoch
+    summary = api.train(resume=str(killed), verbose=False)
+    assert summary["epochs"] >= 1
+    model_a, ema_a, epoch_a = _weights(tmp_path / "straight")
+    model_b, ema_b, epoch_b = _weights(killed)
+    assert epoch_a == epoch_b == 2
+    for key in model_a:
+        torch.testing.assert_close(model_b[key], model_a[key], rtol=0, atol=1e-6, msg=key)
+        torch.testing.assert_close(ema_b[key], ema_a[key], rtol=0, atol=1e-6, msg=key)
+    assert (killed / "weights" / "best.pt").is_file()
+
+
+def test_resume_without_a_run_is_a_clear_error(tmp_path):
+    with pytest.raises(Exception, match="no .*last.pt"):
+        api.train(resume=str(tmp_path / "nothing"))
+
+
+def test_weights_with_other_class_count_load_by_shape(tiny, tmp_path, capsys):
+    from edgevision.engine.checkpoint import save_checkpoint
+    from edgevision.models.zoo import build_model
+
+    donor = build_model("nano-s", num_classes=2)
+    save_checkpoint(tmp_path / "donor.pt", {"model": donor.state_dict()})
+    api.train(data=str(tiny), model="nano-s", epochs=1, imgsz=64, batch=4, workers=0, val=False,
+              verbose=False, plots=False, project=str(tmp_path), name="ft", weights=str(tmp_path / "donor.pt"))
+    out = capsys.readouterr().out
+    assert "skipped 6 (shape differs)" in out  # 3 levels of class predictors (weight, bias)
+    assert "missing 0" in out
