@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from ..fileio import atomic_write
+
 
 class Callback:
     """Hooks the trainer calls; every one is optional."""
@@ -62,20 +64,30 @@ class ProgressBar(Callback):
 
 
 class CSVLogger(Callback):
-    """``results.csv``: one row per epoch (loss parts, lr, metrics, time); header from the first row."""
+    """``results.csv``: one row per epoch (loss parts, lr, metrics, time).
+
+    Columns are the union of every row so far: metrics that first appear at the first validation
+    (epoch N) get a column, and the file is rewritten with the wider header when that happens.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self.fields: list[str] | None = None
+        self.rows: list[dict] = []
+        if path.exists() and path.stat().st_size:  # resuming: keep the earlier epochs
+            with open(path, newline="") as f:
+                self.rows = list(csv.DictReader(f))
 
     def on_epoch_end(self, trainer, epoch, record):
-        if self.fields is None:
-            self.fields = list(record)
-            if not self.path.exists() or self.path.stat().st_size == 0:
-                with open(self.path, "w", newline="") as f:
-                    csv.writer(f).writerow(self.fields)
-        with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerow([record.get(k, "") for k in self.fields])
+        self.rows = [r for r in self.rows if str(r.get("epoch")) != str(record["epoch"])] + [record]
+        fields = list(dict.fromkeys(key for row in self.rows for key in row))
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields, restval="")
+                writer.writeheader()
+                writer.writerows(self.rows)
+
+        atomic_write(self.path, write)
 
 
 class TensorBoardLogger(Callback):

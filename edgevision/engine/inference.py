@@ -44,7 +44,7 @@ def run_inference(model: nn.Module, loader, device: torch.device, conf: float = 
     model.eval()
     indices, results, position = [], [], 0
     for batch in loader:
-        images = batch["images"].to(device, non_blocking=True)
+        images = batch["images"].to(device, non_blocking=True, memory_format=torch.channels_last)
         for dets, meta in zip(predict_batch(model, images, conf, iou, max_det), batch["meta"], strict=True):
             if meta.get("index", position) == position:
                 indices.append(position)

@@ -58,7 +58,7 @@ class DetectionTask:
         self.train_dataset.close_mosaic()
 
     def loss(self, model: nn.Module, batch: dict) -> dict:
-        images = batch["images"].to(self.device, non_blocking=True)
+        images = batch["images"].to(self.device, non_blocking=True, memory_format=torch.channels_last)
         raw = model(images)
         return self.loss_fn(raw.float(), batch["targets"].to(self.device), tuple(images.shape[-2:]))
 

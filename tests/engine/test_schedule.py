@@ -71,3 +71,19 @@ def test_run_dir_increments_and_refuses_unwritable(tmp_path):
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="not writable"):
         prepare_run_dir(str(blocker), "exp", exist_ok=False)
+
+
+def test_csv_logger_widens_header_when_metrics_appear(tmp_path):
+    import csv
+
+    from edgevision.engine.callbacks import CSVLogger
+
+    path = tmp_path / "results.csv"
+    logger = CSVLogger(path)
+    logger.on_epoch_end(None, 0, {"epoch": 1, "train_box": 1.0})
+    logger.on_epoch_end(None, 1, {"epoch": 2, "train_box": 0.5, "mAP50": 0.3})
+    resumed = CSVLogger(path)  # a resumed run appends to the same table
+    resumed.on_epoch_end(None, 2, {"epoch": 3, "train_box": 0.4, "mAP50": 0.4})
+    rows = list(csv.DictReader(open(path)))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert rows[0]["mAP50"] == "" and rows[1]["mAP50"] == "0.3" and rows[2]["mAP50"] == "0.4"
