@@ -85,30 +85,24 @@ def train(**options) -> dict:
     Returns:
         Summary dict: run folder, best fitness, last epoch's metrics, minutes.
     """
-    from .engine.task_detect import DetectionTask
-    from .models.zoo import build_model, default_imgsz
-
     config = _resolve_resume(TrainConfig.from_dict(options))
-    if config.task != "detect":
-        raise ConfigError(f"--task {config.task!r} is not available yet; use --task detect")
+    if config.task == "detect" and config.model.startswith("cls-"):
+        config.task = "classify"  # the model name implies the task
+    if config.task not in ("detect", "classify"):
+        raise ConfigError(f"--task {config.task!r} is not available yet; use detect or classify")
     device = select_device(config.device)
     distributed = dist.init_from_env(device)
     seed_everything(config.seed + dist.rank(), config.deterministic)
-    train_set = _load_split(config.data, "train")
-    val_set = _load_optional_split(config.data, "val", train_set.class_names)
-    model = build_model(config.model, num_classes=len(train_set.class_names))
-    imgsz = config.imgsz or default_imgsz(config.model)
-    if config.weights and not config.resume:
-        loaded = load_matching(model, state_dict_from(load_checkpoint(config.weights)))
-        print(f"weights {config.weights}: {loaded.summary()}")
-    _apply_freeze(model, config.freeze)
+    if config.task == "classify":
+        from .engine.task_classify import build_classification_task
+
+        task = build_classification_task(config, device, distributed)  # data, model, --weights, --freeze
+    else:
+        task = _build_detection_task(config, device, distributed)
     run_dir = Path(config.resume) if config.resume else prepare_run_dir(config.project, config.name, config.exist_ok)
     if dist.is_main():
         save_args(run_dir, config)
-    task = DetectionTask(model, config.model, train_set, val_set, config, imgsz, device, distributed)
-    if dist.is_main():
-        _print_data_summary(task, train_set, val_set)
-    callbacks = [CSVLogger(run_dir / "results.csv"), TensorBoardLogger(run_dir, imgsz if config.plots else 0)]
+    callbacks = [CSVLogger(run_dir / "results.csv"), TensorBoardLogger(run_dir, task.imgsz if config.plots else 0)]
     if config.verbose:
         callbacks.insert(0, ProgressBar())
     summary = Trainer(task, config, run_dir, device, callbacks).fit()
@@ -117,7 +111,31 @@ def train(**options) -> dict:
         from .viz.training import plot_results
 
         plot_results(run_dir / "results.csv", run_dir / "results.png")
+        if config.task == "classify" and task.val_loader is not None:
+            from .engine.task_classify import evaluate_classifier
+
+            evaluate_classifier(run_dir / "weights" / "best.pt", config.data, device=device, workers=config.workers,
+                                project=str(run_dir), name="val", exist_ok=True)
     return summary
+
+
+def _build_detection_task(config: TrainConfig, device: torch.device, distributed: bool):
+    """Data splits, zoo model, ``--weights`` (shape-matched) and ``--freeze`` for detection."""
+    from .engine.task_detect import DetectionTask
+    from .models.zoo import build_model, default_imgsz
+
+    train_set = _load_split(config.data, "train")
+    val_set = _load_optional_split(config.data, "val", train_set.class_names)
+    model = build_model(config.model, num_classes=len(train_set.class_names))
+    if config.weights and not config.resume:
+        loaded = load_matching(model, state_dict_from(load_checkpoint(config.weights)))
+        print(f"weights {config.weights}: {loaded.summary()}")
+    _apply_freeze(model, config.freeze)
+    imgsz = config.imgsz or default_imgsz(config.model)
+    task = DetectionTask(model, config.model, train_set, val_set, config, imgsz, device, distributed)
+    if dist.is_main():
+        _print_data_summary(task, train_set, val_set)
+    return task
 
 
 def _print_data_summary(task, train_set, val_set) -> None:
@@ -153,6 +171,10 @@ def _load_optional_split(data: str, split: str, class_names: list[str]):
     return _load_split(data, split, class_names)
 
 
+def _checkpoint_task(weights: str | Path) -> str:
+    return (load_checkpoint(weights).get("meta") or {}).get("task", "detect")
+
+
 def load_detector(weights: str | Path) -> tuple[torch.nn.Module, dict]:
     """A detection model and its metadata (class names, imgsz) from an edgevision checkpoint."""
     from .models.zoo import build_model
@@ -171,8 +193,17 @@ def evaluate(weights: str, data: str, split: str = "val", batch: int = 16, imgsz
              conf: float = 0.001, iou: float = 0.6, max_det: int = 300, device: str = "",
              workers: int = 2, project: str = "runs/val", name: str = "exp", exist_ok: bool = False,
              save_json: bool = True, plots: bool = True) -> dict:
-    """COCO 12 stats, VOC mAP50 (area and 11-point), per-class AP; PR curves, confusion matrix, JSON."""
+    """COCO 12 stats, VOC mAP50 (area and 11-point), per-class AP; PR curves, confusion matrix, JSON.
+
+    A classification checkpoint is evaluated with top-1/top-5 and per-class precision/recall instead.
+    """
     from .engine.validator import validate_detector
+
+    if _checkpoint_task(weights) == "classify":
+        from .engine.task_classify import evaluate_classifier
+
+        return evaluate_classifier(weights, data, split=split, batch=batch, imgsz=imgsz, device=select_device(device),
+                                   workers=workers, project=project, name=name, exist_ok=exist_ok, plots=plots)
 
     model, meta = load_detector(weights)
     record_set = _load_split(data, split, meta["class_names"])
@@ -203,9 +234,18 @@ def _source_files(source: str) -> list[Path]:
 
 def predict(weights: str, source: str, imgsz: int = 0, conf: float = 0.25, iou: float = 0.45,
             max_det: int = 300, device: str = "", save: bool = True, save_json: bool = False,
-            project: str = "runs/predict", name: str = "exp", exist_ok: bool = False) -> list[Detections]:
-    """Detect objects in images, folders, globs or videos; draw and/or write COCO-style JSON."""
+            project: str = "runs/predict", name: str = "exp", exist_ok: bool = False, topk: int = 5) -> list:
+    """Detect objects in images, folders, globs or videos; draw and/or write COCO-style JSON.
+
+    A classification checkpoint predicts the ``topk`` classes per image (CSV and JSON) instead.
+    """
     from .engine.predictor import Predictor
+
+    if _checkpoint_task(weights) == "classify":
+        from .engine.classify_predict import predict_classifier
+
+        return predict_classifier(weights, source, topk=topk, imgsz=imgsz, device=select_device(device),
+                                  save_csv=save, save_json=save_json, project=project, name=name, exist_ok=exist_ok)
 
     model, meta = load_detector(weights)
     predictor = Predictor(model, meta["class_names"], imgsz or meta["imgsz"], select_device(device), conf, iou, max_det)
@@ -220,9 +260,20 @@ def predict(weights: str, source: str, imgsz: int = 0, conf: float = 0.25, iou: 
 
 
 def list_models() -> list[dict]:
-    from .models.zoo import list_models as zoo_list
+    """Every zoo model (detectors, then classifiers) with params and FLOPs at its default size."""
+    from .models.classifier_zoo import CLASSIFIER_ZOO, build_classifier, default_classifier_imgsz
+    from .models.zoo import count_flops, count_parameters
+    from .models.zoo import list_models as detector_rows
 
-    return zoo_list()
+    rows = detector_rows()
+    for name in CLASSIFIER_ZOO:
+        with torch.device("meta"):  # shapes only: nothing allocated or computed
+            model = build_classifier(name, 1000)
+        imgsz = default_classifier_imgsz(name)
+        flops = count_flops(model, imgsz)
+        rows.append({"name": name, "task": "classify", "params": count_parameters(model), "flops": flops,
+                     "gflops": flops / 1e9, "imgsz": imgsz})
+    return rows
 
 
 # -- data commands ---------------------------------------------------------------------------------
@@ -232,8 +283,19 @@ def data_check(data: str, deep: bool = False, fix: bool = False, out: str = "", 
                workers: int = 2, json_path: str = "") -> tuple[int, str]:
     """The data doctor. Returns (exit code: 0 clean, 1 defects remain; report text)."""
     from .data.check import check_dataset
+    from .data.classify import is_classification_data
     from .data.fix import fix_dataset
 
+    if is_classification_data(data):
+        if fix:
+            raise ConfigError("--fix repairs detection annotations; for a classification set replace or "
+                              "remove the files listed")
+        from .data.check_classify import check_classification
+
+        report = check_classification(data, deep=deep, workers=workers)
+        if json_path:
+            atomic_write_text(json_path, json.dumps({"check": report.to_json()}, indent=1))
+        return report.exit_code, report.format_text()
     if fix and not (out or in_place):
         raise ConfigError("--fix needs --out DIR (a fixed copy) or --in-place (edits with .bak backups)")
     if (out or in_place) and not fix:

@@ -48,8 +48,11 @@ def _cmd_predict(args) -> int:
 
     results = predict(args.weights, args.source, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
                       max_det=args.max_det, device=args.device, save=args.save, save_json=args.save_json,
-                      project=args.project, name=args.name, exist_ok=args.exist_ok)
+                      project=args.project, name=args.name, exist_ok=args.exist_ok, topk=args.topk)
     for r in results:
+        if hasattr(r, "probabilities"):  # classification: top-k labels
+            print(f"{r.path}: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(r.labels, r.probabilities, strict=True)))
+            continue
         counts = {name: r.labels.count(name) for name in dict.fromkeys(r.labels)}
         found = ", ".join(f"{n} {name}" for name, n in counts.items()) or "nothing"
         print(f"{r.image_path}: {found}")
@@ -60,9 +63,9 @@ def _cmd_models(args) -> int:
     from .api import list_models
 
     rows = list_models()
-    print(f"{'name':<10} {'task':<8} {'imgsz':>5} {'params':>10} {'GFLOPs':>8}")
+    print(f"{'name':<22} {'task':<8} {'imgsz':>5} {'params':>10} {'GFLOPs':>8}")
     for row in rows:
-        print(f"{row['name']:<10} {row['task']:<8} {row['imgsz']:>5} {row['params']:>10,} {row['gflops']:>8.3f}")
+        print(f"{row['name']:<22} {row['task']:<8} {row['imgsz']:>5} {row['params']:>10,} {row['gflops']:>8.3f}")
     return 0
 
 
@@ -213,6 +216,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True)
     _add_inference_flags(p, conf=0.25, iou=0.45, project="runs/predict")
     p.add_argument("--save", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--topk", type=int, default=5, help="classification: classes per image")
     p.set_defaults(handler=_cmd_predict)
 
     p = commands.add_parser("models", help="the model zoo: params, FLOPs, default size")

@@ -399,6 +399,10 @@ def synthesize(out_dir: str | Path, task: str = "detect", **kwargs) -> Path:
     """
     if task == "detect":
         return synthesize_detection(out_dir, **kwargs)
+    if task == "classify":
+        from .synth_classify import synthesize_classification
+
+        return synthesize_classification(out_dir, **kwargs)
     if task in TASKS:
         raise ConfigError(
             f"synthetic data for --task {task} is not implemented yet; available now: detect"
