@@ -241,14 +241,20 @@ def predict(weights: str, source: str, imgsz: int = 0, conf: float = 0.25, iou: 
     """
     from .engine.predictor import Predictor
 
-    if _checkpoint_task(weights) == "classify":
+    if Path(weights).suffix.lower() != ".onnx" and _checkpoint_task(weights) == "classify":
         from .engine.classify_predict import predict_classifier
 
         return predict_classifier(weights, source, topk=topk, imgsz=imgsz, device=select_device(device),
                                   save_csv=save, save_json=save_json, project=project, name=name, exist_ok=exist_ok)
 
-    model, meta = load_detector(weights)
-    predictor = Predictor(model, meta["class_names"], imgsz or meta["imgsz"], select_device(device), conf, iou, max_det)
+    if Path(weights).suffix.lower() == ".onnx":  # the torch-free runtime, as on a device
+        from .runtime import OnnxDetector
+
+        predictor = OnnxDetector(weights, conf=conf, iou=iou, max_det=max_det, imgsz=imgsz or None)
+    else:
+        model, meta = load_detector(weights)
+        predictor = Predictor(model, meta["class_names"], imgsz or meta["imgsz"], select_device(device), conf, iou,
+                              max_det)
     run_dir = prepare_run_dir(project, name, exist_ok) if (save or save_json) else None
     results: list[Detections] = []
     for path in _source_files(source):
@@ -259,13 +265,41 @@ def predict(weights: str, source: str, imgsz: int = 0, conf: float = 0.25, iou: 
     return results
 
 
+def export(weights: str, format: str = "onnx", imgsz: int = 0, nms: bool = False, dynamic: bool = False,
+           int8: bool = False, data: str = "", opset: int = 17, max_det: int = 100, conf: float = 0.25,
+           iou: float = 0.45, out: str = "", simplify: bool = True, calibration_images: int = 100) -> dict:
+    """ONNX export (fused, parity-checked; optional NMS in the graph and INT8); prints its report."""
+    if format != "onnx":
+        raise ConfigError(f"--format {format!r}: only 'onnx' is supported")
+    from .export.onnx import export_onnx
+
+    return export_onnx(weights, imgsz=imgsz, nms=nms, dynamic=dynamic, int8=int8, data=data or None, opset=opset,
+                       max_det=max_det, conf=conf, iou=iou, out=out or None, simplify=simplify,
+                       calibration_images=calibration_images)
+
+
+def bench(model: str = "", weights: str = "", imgsz: int = 0, threads: int = 2, runs: int = 100,
+          warmup: int = 10, int8: bool = True, data: str = "", pytorch: bool = True) -> dict:
+    """Params, FLOPs, latency (PyTorch, ONNX Runtime FP32/INT8) and the fraction of this CPU's peak."""
+    from .bench import bench as run_bench
+
+    if not model and not weights:
+        raise ConfigError("bench needs --model NAME or --weights FILE")
+    return run_bench(model or None, weights or None, imgsz, threads, runs, warmup, int8, data or None,
+                     pytorch=pytorch)
+
+
 def list_models() -> list[dict]:
     """Every zoo model (detectors, then classifiers) with params and FLOPs at its default size."""
     from .models.classifier_zoo import CLASSIFIER_ZOO, build_classifier, default_classifier_imgsz
     from .models.zoo import count_flops, count_parameters
     from .models.zoo import list_models as detector_rows
 
+    from .bench import cached_latency
+
     rows = detector_rows()
+    for row in rows:
+        row["latency_ms"] = cached_latency(row["name"], row["imgsz"])  # {engine: median ms} or None
     for name in CLASSIFIER_ZOO:
         with torch.device("meta"):  # shapes only: nothing allocated or computed
             model = build_classifier(name, 1000)

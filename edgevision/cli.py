@@ -63,9 +63,31 @@ def _cmd_models(args) -> int:
     from .api import list_models
 
     rows = list_models()
-    print(f"{'name':<22} {'task':<8} {'imgsz':>5} {'params':>10} {'GFLOPs':>8}")
+    print(f"{'name':<22} {'task':<8} {'imgsz':>5} {'params':>10} {'GFLOPs':>8}  measured latency (bench)")
     for row in rows:
-        print(f"{row['name']:<22} {row['task']:<8} {row['imgsz']:>5} {row['params']:>10,} {row['gflops']:>8.3f}")
+        latency = row.get("latency_ms") or {}
+        measured = "  ".join(f"{engine} {ms:.2f} ms" for engine, ms in latency.items()) or "-"
+        print(f"{row['name']:<22} {row['task']:<8} {row['imgsz']:>5} {row['params']:>10,} {row['gflops']:>8.3f}  "
+              f"{measured}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .api import export
+
+    export(args.weights, format=args.format, imgsz=args.imgsz, nms=args.nms, dynamic=args.dynamic, int8=args.int8,
+           data=args.data, opset=args.opset, max_det=args.max_det, conf=args.conf, iou=args.iou, out=args.out,
+           simplify=args.simplify, calibration_images=args.calibration_images)
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .api import bench
+    from .bench import format_bench
+
+    print(format_bench(bench(model=args.model, weights=args.weights, imgsz=args.imgsz, threads=args.threads,
+                             runs=args.runs, warmup=args.warmup, int8=args.int8, data=args.data,
+                             pytorch=args.pytorch)))
     return 0
 
 
@@ -218,6 +240,35 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--topk", type=int, default=5, help="classification: classes per image")
     p.set_defaults(handler=_cmd_predict)
+
+    p = commands.add_parser("export", help="export to ONNX (parity-checked; --nms in graph; --int8)")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--imgsz", type=int, default=0, help="0 = the size the model was trained at")
+    p.add_argument("--nms", action="store_true", help="decode + NonMaxSuppression inside the graph")
+    p.add_argument("--dynamic", action="store_true", help="dynamic batch and image size")
+    p.add_argument("--int8", action="store_true", help="also write a static INT8 (QDQ) model; needs --data")
+    p.add_argument("--data", default="", help="calibration images for --int8 (and parity samples)")
+    p.add_argument("--calibration-images", dest="calibration_images", type=int, default=100)
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--max-det", dest="max_det", type=int, default=100)
+    p.add_argument("--conf", type=float, default=0.25)
+    p.add_argument("--iou", type=float, default=0.45)
+    p.add_argument("--out", default="", help="output .onnx path (default: beside the weights)")
+    p.add_argument("--simplify", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(handler=_cmd_export)
+
+    p = commands.add_parser("bench", help="params, FLOPs, latency and fraction of this CPU's peak")
+    p.add_argument("--model", default="")
+    p.add_argument("--weights", default="")
+    p.add_argument("--imgsz", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--pytorch", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--data", default="", help="calibration images for the INT8 timing")
+    p.set_defaults(handler=_cmd_bench)
 
     p = commands.add_parser("models", help="the model zoo: params, FLOPs, default size")
     p.set_defaults(handler=_cmd_models)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
 
@@ -53,6 +52,8 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
     Raises:
         DataError: the file is missing or its header is not an image header.
     """
+    from PIL import Image, UnidentifiedImageError  # header reads only; the runtime needs no Pillow
+
     path = Path(path)
     try:
         with Image.open(path) as image:
@@ -65,6 +66,8 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
 
 def exif_orientation(path: str | Path) -> int:
     """EXIF orientation tag (1 = as stored; 5-8 swap width and height); 1 when absent."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(path) as image:
             return int(image.getexif().get(_EXIF_ORIENTATION, 1))

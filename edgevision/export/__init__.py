@@ -1,1 +1,14 @@
-"""export."""
+"""ONNX export with parity checks, and INT8 quantization (PyTorch side; the runtime is torch-free)."""
+
+from .onnx import export_model, export_onnx, read_info
+from .parity import ParityError
+from .quantize import evaluate_onnx, quantize_int8
+
+__all__ = [
+    "ParityError",
+    "evaluate_onnx",
+    "export_model",
+    "export_onnx",
+    "quantize_int8",
+    "read_info",
+]

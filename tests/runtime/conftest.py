@@ -1,0 +1,29 @@
+"""Fixtures: the export tests' checkpoint, exported without the export checks (fast)."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgevision.api import load_detector
+from edgevision.export.onnx import export_model
+
+from ..export.fixtures import IMGSZ, fused_copy, one_torch_thread, write_checkpoint
+
+__all__ = ["one_torch_thread"]
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    return write_checkpoint(tmp_path_factory.mktemp("weights") / "model.pt")
+
+
+@pytest.fixture(scope="session")
+def onnx_files(checkpoint, tmp_path_factory):
+    """``{"raw": path, "nms": path}``: static exports of the checkpoint at IMGSZ."""
+    model, meta = load_detector(checkpoint)
+    fused = fused_copy(model)
+    folder = tmp_path_factory.mktemp("onnx")
+    return {
+        "raw": export_model(fused, meta, folder / "raw.onnx", IMGSZ),
+        "nms": export_model(fused, meta, folder / "nms.onnx", IMGSZ, nms=True, max_det=100),
+    }
