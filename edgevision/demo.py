@@ -37,11 +37,12 @@ def run_demo(project: str = "runs", name: str = "demo", minutes: float = 6.0, wo
     anchors_text = api.data_anchors(str(data), k=9, imgsz=imgsz, generations=100, project=str(root),
                                     name="anchors", exist_ok=True)
     print(f"data check: exit {code}; stats and plots: {stats_dir}; anchors: {anchors_text.splitlines()[-1]}")
-    # A few CPU minutes buy a few hundred optimiser steps: no gradient accumulation (nbs = batch),
-    # a small batch for more steps, decoded images cached in RAM so the loader costs ~1 ms per image.
-    summary = api.train(data=str(data), model=model, imgsz=imgsz, epochs=300, batch=16, nbs=16, lr0=0.003,
-                        time=minutes, workers=workers, cache="ram", project=str(root), name="train",
-                        exist_ok=True, close_mosaic=4, val_interval=4)
+    # Mosaic is a regulariser for long runs; in a few CPU minutes it mostly shrinks objects below what a
+    # stride-8 level sees (measured: mAP50 0.11 without vs 0.01 with it at 5 min). Decoded images are
+    # cached in RAM so the loader costs ~1 ms per image.
+    summary = api.train(data=str(data), model=model, imgsz=imgsz, epochs=300, batch=32, mosaic=0.0, close_mosaic=0,
+                        time=minutes, workers=workers, cache="ram", project=str(root), name="train", exist_ok=True,
+                        val_interval=3)
     train_minutes = summary["minutes"]
     run_dir = Path(summary["run_dir"])
     best = run_dir / "weights" / "best.pt"
