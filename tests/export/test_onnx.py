@@ -39,6 +39,7 @@ def _session_shapes(path):
 
 
 def test_static_raw_export_layout_metadata_and_parity(raw_export):
+    pytest.importorskip("onnxslim", reason="simplification is optional (pip install onnxslim)")
     input_dims, outputs, proto = _session_shapes(raw_export["path"])
     assert input_dims == [1, 3, IMGSZ, IMGSZ]
     anchors = sum((IMGSZ // s) ** 2 for s in (8, 16, 32))
@@ -128,6 +129,7 @@ def test_wrong_onnx_detections_raise_parity_error(checkpoint, tmp_path, monkeypa
 
 
 def test_a_failed_simplification_is_reverted(checkpoint, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnxslim", reason="simplification is optional (pip install onnxslim)")
     real_check, calls = samples.check_file, []
 
     def fail_second(path, reference, options):
