@@ -15,7 +15,7 @@ import cv2
 from .fileio import atomic_write_text
 
 
-def run_demo(project: str = "runs", name: str = "demo", minutes: float = 6.0, workers: int = 2,
+def run_demo(project: str = "runs", name: str = "demo", minutes: float = 7.5, workers: int = 2,
              n_train: int = 600, n_val: int = 150, model: str = "nano-s", imgsz: int = 320) -> str:
     """Run the demo; returns the report text (also written to ``project/name/report.md``)."""
     from . import api
@@ -48,8 +48,8 @@ def run_demo(project: str = "runs", name: str = "demo", minutes: float = 6.0, wo
     best = run_dir / "weights" / "best.pt"
     metrics = api.evaluate(str(best), str(data), split="val", project=str(root), name="val", exist_ok=True)
     val_set, _ = read_voc(data, split="val")
-    model, meta = api.load_detector(best)
-    predictor = Predictor(model, meta["class_names"], meta["imgsz"], api.select_device(""), conf=0.3)
+    detector, meta = api.load_detector(best)
+    predictor = Predictor(detector, meta["class_names"], meta["imgsz"], api.select_device(""), conf=0.3)
     images = [read_image(r.image_path) for r in val_set.records[:12]]
     predictor.predict_images(images[:1], ["warm-up"])
     t0 = time.perf_counter()
