@@ -271,6 +271,12 @@ def export(weights: str, format: str = "onnx", imgsz: int = 0, nms: bool = False
     """ONNX export (fused, parity-checked; optional NMS in the graph and INT8); prints its report."""
     if format != "onnx":
         raise ConfigError(f"--format {format!r}: only 'onnx' is supported")
+    if _checkpoint_task(weights) == "classify":
+        if nms or int8:
+            raise ConfigError("--nms and --int8 apply to detectors; a classifier exports as probabilities")
+        from .export.classify import export_classifier
+
+        return export_classifier(weights, imgsz=imgsz, dynamic=dynamic, opset=opset, out=out or None)
     from .export.onnx import export_onnx
 
     return export_onnx(weights, imgsz=imgsz, nms=nms, dynamic=dynamic, int8=int8, data=data or None, opset=opset,
