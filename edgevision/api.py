@@ -99,14 +99,16 @@ def train(**options) -> dict:
         task = build_classification_task(config, device, distributed)  # data, model, --weights, --freeze
     else:
         task = _build_detection_task(config, device, distributed)
-    run_dir = Path(config.resume) if config.resume else prepare_run_dir(config.project, config.name, config.exist_ok)
-    if dist.is_main():
+    run_dir = _shared_run_dir(config)
+    callbacks = []
+    if dist.is_main():  # one writer of logs and event files, whatever the number of processes
         save_args(run_dir, config)
-    callbacks = [CSVLogger(run_dir / "results.csv"), TensorBoardLogger(run_dir, task.imgsz if config.plots else 0)]
-    if config.verbose:
-        callbacks.insert(0, ProgressBar())
+        callbacks = [CSVLogger(run_dir / "results.csv"), TensorBoardLogger(run_dir, task.imgsz if config.plots else 0)]
+        if config.verbose:
+            callbacks.insert(0, ProgressBar())
     summary = Trainer(task, config, run_dir, device, callbacks).fit()
     summary["run_dir"] = str(run_dir)
+    summary["model"] = task.model  # the trained model (raw weights; best.pt holds the EMA)
     if dist.is_main() and config.plots:
         from .viz.training import plot_results
 
@@ -117,6 +119,14 @@ def train(**options) -> dict:
             evaluate_classifier(run_dir / "weights" / "best.pt", config.data, device=device, workers=config.workers,
                                 project=str(run_dir), name="val", exist_ok=True)
     return summary
+
+
+def _shared_run_dir(config: TrainConfig) -> Path:
+    """The run folder: ``--resume``'s, or a new one created by rank 0 alone and shared with all ranks."""
+    if config.resume:
+        return Path(config.resume)
+    path = prepare_run_dir(config.project, config.name, config.exist_ok) if dist.is_main() else None
+    return Path(dist.broadcast_object(path))
 
 
 def _build_detection_task(config: TrainConfig, device: torch.device, distributed: bool):
@@ -297,11 +307,10 @@ def bench(model: str = "", weights: str = "", imgsz: int = 0, threads: int = 2, 
 
 def list_models() -> list[dict]:
     """Every zoo model (detectors, then classifiers) with params and FLOPs at its default size."""
+    from .bench import cached_latency
     from .models.classifier_zoo import CLASSIFIER_ZOO, build_classifier, default_classifier_imgsz
     from .models.zoo import count_flops, count_parameters
     from .models.zoo import list_models as detector_rows
-
-    from .bench import cached_latency
 
     rows = detector_rows()
     for row in rows:
@@ -391,7 +400,13 @@ def data_anchors(data: str, k: int = 9, imgsz: int = 416, restarts: int = 10, ge
                  seed: int = 0, split: str = "all", project: str = "runs/data", name: str = "anchors",
                  exist_ok: bool = False) -> str:
     """k-means (1 - IoU) anchors on letterbox-scaled box sizes, with mean IoU, BPR and a plot."""
-    from .data.anchors import anchor_metrics, format_anchors, kmeans_anchors, letterbox_wh, plot_anchors
+    from .data.anchors import (
+        anchor_metrics,
+        format_anchors,
+        kmeans_anchors,
+        letterbox_wh,
+        plot_anchors,
+    )
 
     wh = letterbox_wh(_load_split(data, split), imgsz)
     if len(wh) < k:

@@ -50,12 +50,13 @@ def run_demo(project: str = "runs", name: str = "demo", minutes: float = 7.5, wo
     val_set, _ = read_voc(data, split="val")
     detector, meta = api.load_detector(best)
     predictor = Predictor(detector, meta["class_names"], meta["imgsz"], api.select_device(""), conf=0.3)
-    images = [read_image(r.image_path) for r in val_set.records[:12]]
+    shown = val_set.records[:12]
+    images = [read_image(r.image_path) for r in shown]
     predictor.predict_images(images[:1], ["warm-up"])
     t0 = time.perf_counter()
-    results = [predictor.predict_images([image], [str(r.image_path)])[0] for image, r in zip(images, val_set.records)]
+    results = [predictor.predict_images([image], [str(r.image_path)])[0] for image, r in zip(images, shown, strict=True)]
     ms_per_image = (time.perf_counter() - t0) * 1000 / len(images)
-    drawn = [draw_detections(image, r.boxes, r.classes, r.scores, r.class_names) for image, r in zip(images, results)]
+    drawn = [draw_detections(image, r.boxes, r.classes, r.scores, r.class_names) for image, r in zip(images, results, strict=True)]
     grid_path = root / "predictions.png"
     cv2.imwrite(str(grid_path), cv2.cvtColor(image_grid(drawn, columns=4), cv2.COLOR_RGB2BGR))
     images_seen = summary["epochs"] * n_train

@@ -407,7 +407,9 @@ def build_dataloader(
     """
     sampler = EpochShuffleSampler(dataset, seed) if shuffle else None
     if distributed:
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        # drop_last: no sample is repeated to even out the shards (the default pads by repeating);
+        # at most world_size - 1 are left out, a different few each epoch.
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=True)
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DetectionLoader(

@@ -48,6 +48,15 @@ def broadcast_flag(flag: bool) -> bool:
     return bool(value.item())
 
 
+def broadcast_object(value):
+    """Rank 0's ``value`` on every rank (e.g. the run folder only rank 0 may create)."""
+    if not torch_dist.is_initialized():
+        return value
+    holder = [value]
+    torch_dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
 def cleanup() -> None:
     if torch_dist.is_initialized():
         torch_dist.destroy_process_group()

@@ -56,6 +56,10 @@ class Trainer:
         # channels_last: ~1.6x faster depthwise-conv backward on CPU, and the usual choice for AMP on GPU.
         model = task.model.to(device, memory_format=torch.channels_last)
         if dist.world_size() > 1:
+            if cfg.sync_bn and device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            elif cfg.sync_bn and dist.is_main():
+                print("--sync-bn needs CUDA (PyTorch's SyncBatchNorm); using per-process BatchNorm")
             model = nn.parallel.DistributedDataParallel(model, device_ids=None if device.type == "cpu" else [device])
         iters_per_epoch = len(task.train_loader)
         total_iters = cfg.epochs * iters_per_epoch
@@ -139,7 +143,9 @@ class Trainer:
 
     def _build_optimizer(self, model, total_iters, iters_per_epoch):
         cfg = self.config
-        name, lr0 = resolve_optimizer(cfg.optimizer, cfg.lr0, total_iters)
+        # With --time the planned iterations (epochs x batches) say nothing about the run's length.
+        short = 0 < cfg.time <= 60
+        name, lr0 = resolve_optimizer(cfg.optimizer, cfg.lr0, 0 if short else total_iters)
         groups = parameter_groups(unwrap(model), cfg.weight_decay, tuple(self.task.head_prefixes),
                                   self.task.head_lr_mult, lr0)
         optimizer = build_optimizer(name, groups, lr0, cfg.momentum)

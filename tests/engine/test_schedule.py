@@ -87,3 +87,18 @@ def test_csv_logger_widens_header_when_metrics_appear(tmp_path):
     rows = list(csv.DictReader(open(path)))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert rows[0]["mAP50"] == "" and rows[1]["mAP50"] == "0.3" and rows[2]["mAP50"] == "0.4"
+
+
+def test_auto_optimizer_treats_a_time_budget_as_a_short_run(tmp_path):
+    from edgevision.config import TrainConfig
+    from edgevision.engine.trainer import Trainer
+
+    class Task:
+        head_prefixes, head_lr_mult = (), 1.0
+
+    def build(**options):
+        trainer = Trainer(Task(), TrainConfig(**options), tmp_path, torch.device("cpu"))
+        return trainer._build_optimizer(_model(), total_iters=19_000, iters_per_epoch=19)[0]
+
+    assert isinstance(build(epochs=1000, time=6), torch.optim.AdamW)  # 6 minutes: a few hundred steps
+    assert isinstance(build(epochs=1000), torch.optim.SGD)  # 19k planned iterations: a long run
