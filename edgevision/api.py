@@ -225,7 +225,7 @@ def evaluate(weights: str, data: str, split: str = "val", batch: int = 16, imgsz
 def _source_files(source: str) -> list[Path]:
     """Images and videos named by a file, a folder (sorted) or a glob."""
     from .data.imageio import IMAGE_SUFFIXES
-    from .engine.predictor import VIDEO_SUFFIXES
+    from .runtime.video import VIDEO_SUFFIXES
 
     path = Path(source)
     if path.is_dir():

@@ -11,12 +11,10 @@ from torch import nn
 
 from ..data.imageio import read_image
 from ..data.transforms import letterbox
-from ..errors import DataError
 from ..results import Detections
+from ..runtime.video import VIDEO_SUFFIXES, predict_video
 from ..viz.draw import draw_detections
 from .inference import predict_batch, to_original
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
 
 class Predictor:
@@ -58,28 +56,4 @@ class Predictor:
         return [result]
 
     def _predict_video(self, path: Path, save_dir: Path | None) -> list[Detections]:
-        capture = cv2.VideoCapture(str(path))
-        if not capture.isOpened():
-            raise DataError(path, "video cannot be opened", "check the file or install codecs for OpenCV")
-        writer, results, index = None, [], 0
-        try:
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                result = self.predict_images([rgb], [f"{path}#{index}"])[0]
-                results.append(result)
-                if save_dir is not None:
-                    if writer is None:
-                        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-                        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-                        writer = cv2.VideoWriter(str(save_dir / f"{path.stem}.mp4"), fourcc, fps, frame.shape[1::-1])
-                    drawn = draw_detections(rgb, result.boxes, result.classes, result.scores, self.class_names)
-                    writer.write(cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
-                index += 1
-        finally:
-            capture.release()
-            if writer is not None:
-                writer.release()
-        return results
+        return predict_video(path, lambda rgb, name: self.predict_images([rgb], [name])[0], save_dir)

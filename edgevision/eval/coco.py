@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgevision.data.formats.coco import coco_image_ids
 from edgevision.data.records import ImageRecord, RecordSet
 from edgevision.errors import ConfigError, EdgevisionError
 from edgevision.eval.detections import check_detections, ground_truth_boxes
@@ -49,15 +50,6 @@ STAT_NAMES = (
 )
 BACKENDS = ("faster_coco_eval", "pycocotools")
 DIFFICULT_MODES = ("ignore", "keep", "drop")
-
-
-def coco_image_ids(record_set: RecordSet) -> list[int]:
-    """COCO image ids for the records: their own ids when all are distinct ints, else 1..N."""
-    ids = [record.image_id for record in record_set.records]
-    all_ints = all(isinstance(i, int | np.integer) and not isinstance(i, bool) for i in ids)
-    if all_ints and len(set(ids)) == len(ids):
-        return [int(i) for i in ids]
-    return list(range(1, len(ids) + 1))
 
 
 def image_file_names(record_set: RecordSet) -> list[str]:

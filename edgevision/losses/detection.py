@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from edgevision import ops
 from edgevision.assign.simota import AssignResult, SimOTAAssigner
-from edgevision.models.decode import decode
+from edgevision.models.decode import anchor_grid, decode
 
 from .focal import quality_focal_loss
 from .iou import iou_loss
-
-
-def _anchor_points(
-    input_hw: tuple[int, int], strides: tuple[int, ...], device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A, 2) points and (A,) strides of the grid that :func:`decode` used for this input."""
-    height, width = input_hw
-    feature_sizes = [(height // stride, width // stride) for stride in strides]
-    return ops.make_anchor_points(feature_sizes, list(strides), device=device)
 
 
 class DetectionLoss:
@@ -72,7 +62,7 @@ class DetectionLoss:
         # The same decode as evaluation and export, so the loss trains exactly what is deployed.
         boxes, scores = decode(raw, self.strides, input_hw)  # (B, A, 4), (B, A, C)
         logits = raw[..., 4:].float()  # losses in float32 even under AMP: exp overflows in half
-        points, point_strides = _anchor_points(input_hw, self.strides, raw.device)
+        points, point_strides = anchor_grid(self.strides, input_hw, raw.device)
         targets = targets.to(device=raw.device, dtype=torch.float32)
         assignment = self.assigner.assign_batch(
             scores.detach(), boxes.detach(), points, point_strides, targets

@@ -11,6 +11,14 @@ from torch.nn import functional
 from ..ops import batched_nms, distance_to_xyxy, make_anchor_points
 
 
+def anchor_grid(
+    strides: Sequence[int], input_hw: tuple[int, int], device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, 2) cell centres and (A,) strides of the head's grid for an input of ``input_hw``."""
+    height, width = int(input_hw[0]), int(input_hw[1])
+    return make_anchor_points([(height // s, width // s) for s in strides], list(strides), device=device)
+
+
 def decode(
     raw: torch.Tensor, strides: Sequence[int], input_hw: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,8 +41,7 @@ def decode(
             an input not divisible by the largest stride).
     """
     height, width = int(input_hw[0]), int(input_hw[1])
-    feature_sizes = [(height // s, width // s) for s in strides]
-    points, point_strides = make_anchor_points(feature_sizes, list(strides), device=raw.device)
+    points, point_strides = anchor_grid(strides, (height, width), raw.device)
     if raw.dim() != 3 or raw.shape[1] != points.shape[0] or raw.shape[2] < 5:
         raise ValueError(
             f"raw output of shape {tuple(raw.shape)} does not fit input {height}x{width} with "

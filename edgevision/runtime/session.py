@@ -22,8 +22,8 @@ from ..results import Detections
 from .decode import detect
 from .metadata import ModelInfo, parse_metadata
 from .preprocess import letterbox, to_input, unletterbox_boxes
+from .video import VIDEO_SUFFIXES, draw, predict_video
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 _ORT_LOAD_ERRORS = (
     ort_errors.Fail,
     ort_errors.InvalidArgument,
@@ -205,34 +205,7 @@ class OnnxDetector:
         return [result]
 
     def _predict_video(self, path: Path, save_dir: Path | None) -> list[Detections]:
-        capture = cv2.VideoCapture(str(path))
-        if not capture.isOpened():
-            raise DataError(
-                path, "video cannot be opened", "check the file or install codecs for OpenCV"
-            )
-        results, writer = [], None
-        try:
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                result = self.predict([rgb], [f"{path}#{len(results)}"])[0]
-                results.append(result)
-                if save_dir is not None:
-                    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-                    writer = writer or cv2.VideoWriter(
-                        str(save_dir / f"{path.stem}.mp4"),
-                        cv2.VideoWriter_fourcc(*"mp4v"),
-                        fps,
-                        frame.shape[1::-1],
-                    )
-                    writer.write(cv2.cvtColor(_draw(rgb, result), cv2.COLOR_RGB2BGR))
-        finally:
-            capture.release()
-            if writer is not None:
-                writer.release()
-        return results
+        return predict_video(path, lambda rgb, name: self.predict([rgb], [name])[0], save_dir)
 
 
 def _as_rgb(item: ImageInput, index: int) -> np.ndarray:
@@ -258,11 +231,5 @@ def _as_rgb(item: ImageInput, index: int) -> np.ndarray:
     return item
 
 
-def _draw(image: np.ndarray, result: Detections) -> np.ndarray:
-    from ..viz.draw import draw_detections  # drawing only when asked for
-
-    return draw_detections(image, result.boxes, result.classes, result.scores, result.class_names)
-
-
 def _save_drawn(image: np.ndarray, result: Detections, out: Path) -> None:
-    cv2.imwrite(str(out), cv2.cvtColor(_draw(image, result), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out), cv2.cvtColor(draw(image, result), cv2.COLOR_RGB2BGR))

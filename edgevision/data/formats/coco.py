@@ -140,7 +140,7 @@ def flip_index(kpt_names: list[str]) -> list[int]:
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _is_number(value) -> bool:
@@ -334,7 +334,7 @@ def coco_image_ids(record_set: RecordSet) -> list[int]:
     """Integer COCO image ids: the records' own when all are unique ints, else 1..N."""
     ids = [r.image_id for r in record_set.records]
     if all(_is_int(i) for i in ids) and len(set(ids)) == len(ids):
-        return ids
+        return [int(i) for i in ids]
     return list(range(1, len(ids) + 1))
 
 
