@@ -106,9 +106,11 @@ class Trainer:
                 record.update(task.evaluate(ema.module if ema else unwrap(model)))
             record["time_min"] = (self.elapsed_before + timer.seconds) / 60
             self.history.append(record)
+            # Log before checkpointing: a kill between the two replays this epoch on --resume, and
+            # the replay replaces its results row, so no epoch is ever missing from the log.
+            self._emit("on_epoch_end", epoch, record)
             if dist.is_main():
                 self._save(epoch, model, ema, optimizer, scaler, record, timer)
-            self._emit("on_epoch_end", epoch, record)
             if stop or self._patience_exhausted():
                 break
         if threading.current_thread() is threading.main_thread():
@@ -223,11 +225,13 @@ class Trainer:
             "metrics": {k: v for k, v in record.items() if isinstance(v, (int, float))},
         }
         weights = self.run_dir / "weights"
-        save_checkpoint(weights / "last.pt", state)
+        # last.pt is written last: it marks the epoch as done, so a kill before it replays the
+        # epoch and rewrites best.pt / epochN.pt with the same content.
         if improved or fitness is None:
             save_checkpoint(weights / "best.pt", state)
         if self.config.save_period and (epoch + 1) % self.config.save_period == 0:
             save_checkpoint(weights / f"epoch{epoch + 1}.pt", state)
+        save_checkpoint(weights / "last.pt", state)
 
     def _restore(self, resume: str, model, ema, optimizer, scaler) -> None:
         path = Path(resume)

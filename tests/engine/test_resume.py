@@ -1,7 +1,8 @@
-"""Training end to end on a tiny set: checkpoints, SIGKILL + --resume equals an uninterrupted run."""
+"""Training end to end on a tiny set: checkpoints, three SIGKILLs + --resume equal an uninterrupted run."""
 
 import csv
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from edgevision import api
 from edgevision.data.synth import synthesize_detection
 from edgevision.engine.checkpoint import load_checkpoint
 
-ARGS = ["--model", "nano-s", "--epochs", "3", "--imgsz", "64", "--batch", "4", "--workers", "0",
+ARGS = ["--model", "nano-s", "--epochs", "6", "--imgsz", "64", "--batch", "4", "--workers", "0",
         "--val-interval", "10", "--no-verbose", "--no-plots", "--seed", "7"]
 
 
@@ -37,29 +38,44 @@ def _weights(run_dir):
     return state["model"], state["ema"]["module"], state["epoch"]
 
 
-@pytest.mark.slow
-def test_sigkill_then_resume_matches_uninterrupted_run(tiny, tmp_path):
-    command = [sys.executable, "-m", "edgevision", "train", "--data", str(tiny), "--project", str(tmp_path)]
-    subprocess.run(command + ARGS + ["--name", "straight"], check=True, capture_output=True)
-    process = subprocess.Popen(command + ARGS + ["--name", "killed"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    killed = tmp_path / "killed"
-    deadline = time.time() + 120
-    while _rows(killed) < 1 and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert process.poll() is None, "training ended before it could be killed"
+def _kill_after_next_epoch(process, run_dir, rows_before, rng, deadline):
+    """SIGKILL ``process`` at a random moment after its next epoch row lands; True if it was killed."""
+    while _rows(run_dir) <= rows_before and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 0.4))  # somewhere inside the following epoch (or its checkpoint write)
+    if process.poll() is not None:
+        return False
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert _weights(killed)[2] < 2  # really interrupted before the last epoch
-    summary = api.train(resume=str(killed), verbose=False)
-    assert summary["epochs"] >= 1
+    return True
+
+
+@pytest.mark.slow
+def test_three_sigkills_then_resume_match_uninterrupted_run(tiny, tmp_path):
+    """Kill at three random points (seeded), resume after each; the final weights are the same."""
+    command = [sys.executable, "-m", "edgevision", "train"]
+    subprocess.run(command + ["--data", str(tiny), "--project", str(tmp_path), "--name", "straight"] + ARGS,
+                   check=True, capture_output=True)
+    killed = tmp_path / "killed"
+    first = command + ["--data", str(tiny), "--project", str(tmp_path), "--name", "killed"] + ARGS
+    rng, deadline, kills = random.Random(20261123), time.time() + 300, 0
+    launch = first
+    for _ in range(3):
+        rows = _rows(killed)
+        process = subprocess.Popen(launch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        kills += _kill_after_next_epoch(process, killed, rows, rng, deadline)
+        launch = command + ["--resume", str(killed)]
+    assert kills == 3, "a run finished before it could be killed; the tiny run is too short"
+    assert _weights(killed)[2] < 5  # the last kill came before the final epoch
+    subprocess.run(launch, check=True, capture_output=True)
     model_a, ema_a, epoch_a = _weights(tmp_path / "straight")
     model_b, ema_b, epoch_b = _weights(killed)
-    assert epoch_a == epoch_b == 2
+    assert epoch_a == epoch_b == 5
     for key in model_a:
         torch.testing.assert_close(model_b[key], model_a[key], rtol=0, atol=1e-6, msg=key)
         torch.testing.assert_close(ema_b[key], ema_a[key], rtol=0, atol=1e-6, msg=key)
     assert (killed / "weights" / "best.pt").is_file()
+    assert _rows(killed) == 6  # one results row per epoch: replayed epochs are not logged twice
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
