@@ -134,7 +134,8 @@ def _build_detection_task(config: TrainConfig, device: torch.device, distributed
     from .engine.task_detect import DetectionTask
     from .models.zoo import build_model, default_imgsz
 
-    train_set = _load_split(config.data, "train")
+    train_set, train_issues = load_dataset(config.data, split="train")
+    summarize_issues(train_issues, "train split")  # kept: the summary counts objects the reader dropped
     val_set = _load_optional_split(config.data, "val", train_set.class_names)
     model = build_model(config.model, num_classes=len(train_set.class_names))
     if config.weights and not config.resume:
@@ -144,17 +145,40 @@ def _build_detection_task(config: TrainConfig, device: torch.device, distributed
     imgsz = config.imgsz or default_imgsz(config.model)
     task = DetectionTask(model, config.model, train_set, val_set, config, imgsz, device, distributed)
     if dist.is_main():
-        _print_data_summary(task, train_set, val_set)
+        _print_data_summary(task, train_set, train_issues)
     return task
 
 
-def _print_data_summary(task, train_set, val_set) -> None:
-    """One summary up front: images used and objects used out of annotated (never per batch)."""
-    report = task.train_dataset.sanitize_report
-    skipped = report["images_skipped"]
-    print(f"train: {len(task.train_dataset)} images{f' ({skipped} skipped: image missing)' if skipped else ''}, "
-          f"{report['objects_used']}/{report['objects_annotated']} objects used; "
-          f"val: {len(val_set) if val_set is not None else 0} images; classes: {train_set.class_names}")
+def _print_data_summary(task, train_set, train_issues: list[Issue] = ()) -> None:
+    """One summary up front, never per batch: images and objects used out of annotated, and each
+    skipped image named once (the first few, then a count). Images found undecodable later are
+    named at the end of the epoch that found them (``task_detect.report_new_skips``)."""
+    from .data import issues as kinds
+    from .engine.task_detect import format_skips
+
+    train, val = task.train_dataset, task.val_dataset
+    usage, report = train.usage(), train.sanitize_report
+    # Objects the reader left out (unknown class, malformed box) were annotated too.
+    by_reader = sum(i.object_index is not None and i.kind in (kinds.UNKNOWN_CLASS, kinds.CORRUPT_ANNOTATION)
+                    for i in train_issues)
+    unused = {"in skipped images": usage["objects_annotated"] - report["zero_area"] - report["crowd"]
+              - usage["objects_used"], "zero area": report["zero_area"], "crowd": report["crowd"],
+              "unknown class or malformed": by_reader}
+    why = ", ".join(f"{count} {reason}" for reason, count in unused.items() if count)
+    skipped = f" ({usage['images_skipped']} skipped)" if usage["images_skipped"] else ""
+    val_usage = val.usage() if val is not None else {"images_used": 0, "images_skipped": 0}
+    val_skipped = f" ({val_usage['images_skipped']} skipped)" if val_usage["images_skipped"] else ""
+    print(f"train: {usage['images_used']} images used{skipped}, {usage['objects_used']}/"
+          f"{usage['objects_annotated'] + by_reader} objects used{f' (not used: {why})' if why else ''}; "
+          f"val: {val_usage['images_used']} images{val_skipped}; classes: {train_set.class_names}")
+    lines = format_skips("train", train.take_unreported_skips())
+    lines += format_skips("val", val.take_unreported_skips()) if val is not None else []
+    for label, dataset in (("train", train), ("val", val)):
+        if dataset is not None and dataset.exif_rotated:
+            lines.append(f"{label}: EXIF orientation ignored for {len(dataset.exif_rotated)} image(s): pixels used "
+                         "as stored, like their annotations (`edgevision data check` lists them)")
+    if lines:
+        print("\n".join(lines))
 
 
 def _resolve_resume(config: TrainConfig) -> TrainConfig:

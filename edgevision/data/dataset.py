@@ -33,7 +33,7 @@ from ..errors import ConfigError, DataError
 from ..ops import clip_boxes
 from .imageio import read_image
 from .records import ImageRecord, RecordSet
-from .sanitize import sanitize_records
+from .sanitize import probe_images, sanitize_records
 from .transforms import (
     Sample,
     hsv_jitter,
@@ -79,7 +79,14 @@ def load_image(path: str | Path, imgsz: int) -> tuple[np.ndarray, tuple[int, int
     image = read_image(path)
     height, width = image.shape[:2]
     ratio = imgsz / max(height, width)
-    return resize_image(image, (round(width * ratio), round(height * ratio))), (height, width)
+    # max(1, ...): a 8000 x 20 strip must not round to zero rows.
+    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
+    return resize_image(image, size), (height, width)
+
+
+def _raise_nothing_usable(root: Path, skipped: list[tuple[Path, str]]) -> None:
+    where = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+    raise DataError(root, f"no usable images{where}", "run edgevision data check")
 
 
 def available_memory_bytes() -> int | None:
@@ -108,9 +115,14 @@ def estimate_cache_bytes(records: list[ImageRecord], imgsz: int) -> int:
 class DetectionDataset(Dataset):
     """Records -> augmented (or letterboxed) samples for detection and pose.
 
-    Records are sanitized first (``sanitize_records``; report in ``sanitize_report``). Images
-    that fail to decode are skipped: the sample of the next readable index is returned instead
-    and the failure is counted in ``num_unreadable`` (shared across worker processes).
+    Every image header is probed first (``probe_images``: no pixel decode), then records are
+    sanitized (``sanitize_records``; counts in ``sanitize_report``). Records whose image is
+    missing are left out; images that are empty or not images are flagged unreadable before
+    the first batch (``skipped``), and images that only fail on decode (a truncated JPEG) are
+    flagged when first met (with ``cache="ram"``: at construction). A flagged index serves the
+    next readable one instead; flags are shared with worker processes (``num_unreadable``).
+    :meth:`take_unreported_skips` hands each skipped image to the caller once, for printing, and
+    :meth:`usage` counts images and objects actually used.
 
     Args:
         record_set: the split to serve.
@@ -133,10 +145,13 @@ class DetectionDataset(Dataset):
     ) -> None:
         if cache not in ("none", "ram"):
             raise ConfigError(f'cache={cache!r} is not supported; use "none" or "ram"')
-        self.record_set, self.sanitize_report = sanitize_records(record_set)
+        probed, unusable, self.exif_rotated = probe_images(record_set.records)
+        self.record_set, self.sanitize_report = sanitize_records(record_set.with_records(probed))
         self.records = self.record_set.records
-        if not self.records:
-            raise DataError(record_set.root, "no usable images", "run edgevision data check")
+        # (path, reason) of images found unusable by the probe (missing ones included), input order.
+        self.skipped: list[tuple[Path, str]] = list(unusable.items())
+        if all(r.image_path in unusable for r in self.records):
+            _raise_nothing_usable(record_set.root, self.skipped)
         self.imgsz, self.augment, self.seed = imgsz, augment, seed
         self.hyp = hyp or AugmentConfig()
         self.flip_idx = record_set.flip_idx
@@ -146,6 +161,9 @@ class DetectionDataset(Dataset):
         # Shared with worker processes: [epoch, mosaic closed] and per-index unreadable flags.
         self._state = torch.zeros(2, dtype=torch.int64).share_memory_()
         self._unreadable = torch.zeros(len(self.records), dtype=torch.uint8).share_memory_()
+        self._unreadable.numpy()[:] = [record.image_path in unusable for record in self.records]
+        self._decode_errors: dict[int, str] = {}  # index -> reason, for failures in this process
+        self._reported: set[Path] = set()  # skipped images already handed out for printing
         self._cache: list | None = None
         self.cache = self._fill_cache() if cache == "ram" else "none"
 
@@ -163,6 +181,51 @@ class DetectionDataset(Dataset):
 
     def unreadable_paths(self) -> list[Path]:
         return [self.records[i].image_path for i in torch.nonzero(self._unreadable).flatten()]
+
+    def usage(self) -> dict[str, int]:
+        """What training really gets, counting the images flagged unreadable so far.
+
+        Returns:
+            ``images`` (records given), ``images_used``, ``images_skipped`` (missing, bad header
+            or undecodable), ``objects_annotated`` (in every record given), ``objects_used``
+            (sanitized objects of the images that are served).
+        """
+        flagged = np.flatnonzero(self._unreadable.numpy())
+        lost = sum(self.records[i].num_objects for i in flagged)
+        report = self.sanitize_report
+        return {
+            "images": report["images"],
+            "images_used": len(self.records) - len(flagged),
+            "images_skipped": report["images_skipped"] + len(flagged),
+            "objects_annotated": report["objects_annotated"],
+            "objects_used": report["objects_used"] - lost,
+        }
+
+    def take_unreported_skips(self) -> list[tuple[Path, str]]:
+        """``(path, reason)`` of skipped images not handed out before, so each is printed once.
+
+        Call it in the main process: at the start (probe results, plus decode failures when the
+        RAM cache decoded everything) and after each epoch (images first found undecodable then).
+        """
+        found = list(self.skipped)
+        probed = {path for path, _ in self.skipped}
+        for index in np.flatnonzero(self._unreadable.numpy()):
+            path = self.records[index].image_path
+            if path not in probed and path not in self._reported:
+                found.append((path, self._decode_reason(int(index))))
+        new = [(path, reason) for path, reason in found if path not in self._reported]
+        self._reported.update(path for path, _ in new)
+        return new
+
+    def _decode_reason(self, index: int) -> str:
+        """Why ``index`` failed to decode; a worker process found it, so decode it here again."""
+        if index in self._decode_errors:
+            return self._decode_errors[index]
+        try:
+            read_image(self.records[index].image_path)
+        except DataError as e:
+            return e.reason
+        return "failed to decode in a loader worker (readable now: a flaky disk?)"
 
     @property
     def epoch(self) -> int:
@@ -194,11 +257,17 @@ class DetectionDataset(Dataset):
 
     def _decode_or_none(self, index: int) -> tuple[np.ndarray, tuple[int, int]] | None:
         """Decode for the cache; an unreadable image is flagged (and skipped later), not raised."""
+        if self._unreadable.numpy()[index]:
+            return None  # the header probe already failed
         try:
             return load_image(self.records[index].image_path, self.imgsz)
-        except DataError:
-            self._unreadable[index] = 1
+        except DataError as e:
+            self._flag_unreadable(index, e)
             return None
+
+    def _flag_unreadable(self, index: int, error: DataError) -> None:
+        self._decode_errors[index] = error.reason
+        self._unreadable[index] = 1
 
     def _load(self, index: int) -> _Loaded:
         """One image resized to long side imgsz with its objects in that frame (raises DataError)."""
@@ -226,8 +295,8 @@ class DetectionDataset(Dataset):
                 continue
             try:
                 return self._load(candidate)
-            except DataError:
-                self._unreadable[candidate] = 1
+            except DataError as e:
+                self._flag_unreadable(candidate, e)
         raise DataError(
             self.record_set.root,
             "no image of this split can be decoded",

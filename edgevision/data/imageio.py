@@ -7,6 +7,7 @@ image whose EXIF tag would rotate it, so a user whose tool annotated the rotated
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -43,7 +44,7 @@ def read_image(path: str | Path) -> np.ndarray:
     image = cv2.imdecode(data, _DECODE_FLAGS)
     if image is None:
         raise DataError(path, "image cannot be decoded", "replace or remove the image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: one copy of an 8000x6000 image, not two
 
 
 def read_image_size(path: str | Path) -> tuple[int, int]:
@@ -56,8 +57,13 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
 
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            return image.size
+        with warnings.catch_warnings():
+            # Only the header is read here; Pillow's size warning is meant for decoding.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except Image.DecompressionBombError as e:
+        raise DataError(path, f"image too large to decode safely ({e})", "downscale the image") from e
     except FileNotFoundError as e:
         raise DataError(path, "image file not found", "check the file name") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:

@@ -194,7 +194,8 @@ def letterbox_params(
     ratio = min(new_h / height, new_w / width)
     if not scaleup:
         ratio = min(ratio, 1.0)
-    resized = (round(width * ratio), round(height * ratio))
+    # At least one pixel: a 4000x20 strip letterboxed to 64 would otherwise round to 0 rows.
+    resized = (max(1, round(width * ratio)), max(1, round(height * ratio)))
     pad = ((new_w - resized[0]) // 2, (new_h - resized[1]) // 2)
     return ratio, resized, pad
 

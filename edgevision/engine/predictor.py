@@ -52,7 +52,8 @@ class Predictor:
         result = self.predict_images([image], [str(path)])[0]
         if save_dir is not None:
             drawn = draw_detections(image, result.boxes, result.classes, result.scores, self.class_names)
-            cv2.imwrite(str(save_dir / f"{path.stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+            # In place: on an 8000x6000 photo each extra copy is 144 MB.
+            cv2.imwrite(str(save_dir / f"{path.stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR, dst=drawn))
         return [result]
 
     def _predict_video(self, path: Path, save_dir: Path | None) -> list[Detections]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -12,7 +13,50 @@ from ..data.dataset import AugmentConfig, DetectionDataset, build_dataloader
 from ..data.records import RecordSet
 from ..eval.coco import coco_evaluate
 from ..losses.detection import DetectionLoss
+from . import dist
 from .inference import ground_truth_for, run_inference
+
+SKIPS_LISTED = 10  # skipped images named in a report; the rest are counted
+
+
+def format_skips(label: str, skips: list[tuple[Path, str]], limit: int = SKIPS_LISTED) -> list[str]:
+    """Lines naming skipped images once each: a header, the first ``limit``, then a count."""
+    if not skips:
+        return []
+    noun = "image" if len(skips) == 1 else "images"
+    lines = [f"{label}: {len(skips)} {noun} skipped:"]
+    lines += [f"  {path}: {reason}" for path, reason in skips[:limit]]
+    if len(skips) > limit:
+        lines.append(f"  ... and {len(skips) - limit} more")
+    return lines
+
+
+def report_new_skips(dataset: DetectionDataset | None, label: str) -> None:
+    """Print the images first found undecodable since the last report (main process only)."""
+    if dataset is None or not dist.is_main():
+        return
+    for line in format_skips(label, dataset.take_unreported_skips()):
+        print(line)
+
+
+class _SkipReportingLoader:
+    """The training loader, plus one report after each pass of the images found undecodable
+    during it, so a truncated JPEG is named once (not per batch, per worker or per epoch)."""
+
+    def __init__(self, loader, dataset: DetectionDataset):
+        self.loader, self.dataset = loader, dataset
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        yield from self.loader
+        report_new_skips(self.dataset, f"train epoch {self.dataset.epoch + 1}")
+
+    def __getattr__(self, name: str):
+        if name == "loader":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.loader, name)  # sampler, dataset, batch_size ... of the wrapped loader
 
 
 def augment_config(config: TrainConfig) -> AugmentConfig:
@@ -39,8 +83,9 @@ class DetectionTask:
         self.loss_fn = DetectionLoss(model.num_classes, strides=tuple(model.strides))
         self.train_dataset = DetectionDataset(train_set, imgsz=imgsz, augment=True, hyp=augment_config(config),
                                               cache=config.cache, seed=config.seed)
-        self.train_loader = build_dataloader(self.train_dataset, config.batch, config.workers, shuffle=True,
-                                             seed=config.seed, distributed=distributed)
+        loader = build_dataloader(self.train_dataset, config.batch, config.workers, shuffle=True, seed=config.seed,
+                                  distributed=distributed)
+        self.train_loader = _SkipReportingLoader(loader, self.train_dataset)
         self.val_set = val_set
         self.val_dataset = self.val_loader = None
         if val_set is not None and len(val_set):
@@ -68,6 +113,7 @@ class DetectionTask:
             return {}
         c = self.config
         indices, detections = run_inference(model, self.val_loader, self.device, c.conf, c.iou, c.max_det)
+        report_new_skips(self.val_dataset, "val")
         coco = coco_evaluate(ground_truth_for(self.val_dataset, self.val_set, indices), detections)
         return {"mAP50-95": coco["mAP50-95"], "mAP50": coco["mAP50"], "fitness": coco["mAP50-95"]}
 

@@ -17,6 +17,7 @@ from ..eval.report import format_metrics, write_coco_results_json
 from ..eval.voc import voc_evaluate
 from ..fileio import atomic_write_text
 from .inference import ground_truth_for, run_inference
+from .task_detect import report_new_skips
 
 
 def detection_metrics(record_set: RecordSet, detections: list[dict]) -> dict:
@@ -33,8 +34,10 @@ def validate_detector(model: nn.Module, record_set: RecordSet, run_dir: Path, im
                       save_json: bool = True, plots: bool = True) -> dict:
     """Evaluate ``model`` on ``record_set``; write metrics.json, COCO results, PR and confusion PNGs."""
     dataset = DetectionDataset(record_set, imgsz=imgsz, augment=False, cache="none", seed=0)
+    report_new_skips(dataset, "val")  # unusable images named once, before and after inference
     loader = build_dataloader(dataset, batch, workers, shuffle=False, seed=0)
     indices, detections = run_inference(model.to(device), loader, device, conf, iou, max_det)
+    report_new_skips(dataset, "val")
     record_set = ground_truth_for(dataset, record_set, indices)
     result = detection_metrics(record_set, detections)
     if save_json:

@@ -16,6 +16,7 @@ from edgevision.data.transforms import (
     hsv_jitter,
     letterbox,
     letterbox_matrix,
+    letterbox_params,
     letterbox_sample,
     mixup,
     mosaic4,
@@ -243,3 +244,12 @@ def test_hsv_jitter_is_seeded_and_keeps_grey_hue():
 def test_letterbox_matrix_inverse_formula():
     matrix = letterbox_matrix(0.5, (3, 7))
     np.testing.assert_allclose(matrix @ [10, 20, 1], [8, 17, 1])
+
+
+def test_letterbox_of_a_thin_strip_keeps_at_least_one_pixel():
+    ratio, resized, pad = letterbox_params((20, 4000), 64)  # 4000 x 20 image into 64: 0.32 rows
+    assert resized == (64, 1)
+    assert pad == (0, 31)
+    image = np.full((20, 4000, 3), 200, np.uint8)
+    out = letterbox(image, 64)[0]
+    assert out.shape == (64, 64, 3)

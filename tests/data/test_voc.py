@@ -8,6 +8,7 @@ import tracemalloc
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -477,3 +478,18 @@ def test_parse_gives_the_same_tree_as_elementtree(tmp_path, document):
     (tmp_path / "a.xml").write_text(document)
     expected = ElementTree.tostring(ElementTree.fromstring(document))
     assert ElementTree.tostring(parse_voc_xml(tmp_path / "a.xml")) == expected
+
+
+def test_header_of_a_decompression_bomb_is_a_data_error(tmp_path, monkeypatch):
+    """A header claiming more pixels than Pillow's bomb limit is a DataError, not a deep traceback."""
+    from PIL import Image
+
+    from edgevision.data.imageio import read_image_size
+
+    path = tmp_path / "huge.png"
+    cv2.imwrite(str(path), np.zeros((40, 40, 3), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 1,600 pixels > 2 x 100: Pillow refuses
+    with pytest.raises(DataError, match="huge.png.*too large to decode safely.*downscale"):
+        read_image_size(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1,600 > 1,000: only a warning, size read
+    assert read_image_size(path) == (40, 40)
