@@ -44,6 +44,9 @@ _DECLARED_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=
 _PARSE_POSITION = re.compile(r":? line \d+, column \d+$")
 _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:/")
 _BOX_TAGS = ("xmin", "ymin", "xmax", "ymax")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# PNG's limit (2**31 - 1); a larger <width> is not an image size, so the header is read instead.
+_MAX_DIMENSION = 2**31 - 1
 _CASE_MODES = ("first", "lower")
 _FIX_HINT = "run edgevision data check --fix"
 _FILE_HINT = "fix or remove the annotation file"
@@ -130,8 +133,11 @@ def _decode(data: bytes) -> str:
     declared = (match.group(1).decode("ascii"),) if match else ()
     for encoding in declared + _FALLBACK_ENCODINGS[:-1]:
         try:
-            return data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
+            text = data.decode(encoding)
+            # UTF-7 and the escape codecs can yield lone surrogates, which expat cannot take.
+            text.encode("utf-8")
+            return text
+        except (ValueError, LookupError):  # UnicodeError is a ValueError ("punycode" raises it)
             continue  # the next encoding is the answer to this one failing
     return data.decode(_FALLBACK_ENCODINGS[-1])  # Latin-1 maps every byte
 
@@ -375,7 +381,8 @@ class _VocReader:
         if not name:
             return kinds.CORRUPT_ANNOTATION, "object has no <name>", _FILE_HINT, None
         if box is None:
-            reason = f'object "{name}": <bndbox> lacks a coordinate or one is not a number'
+            reason = f'object "{name}": <bndbox> lacks a coordinate or one is not a usable number'
+            reason += " (nan, inf, or beyond +-3.4e38)"
             return kinds.CORRUPT_ANNOTATION, reason, _FILE_HINT, None
         spelling = self.classes.fold(name)
         if spelling is None:
@@ -391,20 +398,17 @@ class _VocReader:
 
 
 def _dimension(text: str | None) -> tuple[int | None, bool]:
-    """(positive int or None when missing/invalid, whether it was written as a float)."""
+    """(int in 1..2**31-1, or None when missing/invalid; whether it was not written as an int)."""
     if text is None:
         return None, False
     text = text.strip()
-    if text.isascii() and text.isdigit():
-        value = int(text)
-        return (value if value > 0 else None), False
     try:
-        value = float(text)
+        value = float(text)  # not int(): Python refuses int() of a 4300-digit string
     except ValueError:
         return None, False
-    if not math.isfinite(value) or round(value) < 1:
+    if not math.isfinite(value) or not 1 <= round(value) <= _MAX_DIMENSION:
         return None, False
-    return int(round(value)), True
+    return int(round(value)), not (text.isascii() and text.isdigit())
 
 
 def _box(bndbox: Element | None) -> list[float] | None:
@@ -418,9 +422,11 @@ def _box(bndbox: Element | None) -> list[float] | None:
         xmin, ymin, xmax, ymax = (float(text) for text in texts)
     except ValueError:
         return None
-    if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))):
+    box = [xmin - 1.0, ymin - 1.0, xmax, ymax]
+    # Records hold float32: a finite float64 such as 1e39 would become inf there.
+    if not all(abs(value) <= _FLOAT32_MAX for value in box):  # False for nan and inf too
         return None
-    return [xmin - 1.0, ymin - 1.0, xmax, ymax]
+    return box
 
 
 def _flag(text: str | None) -> bool:

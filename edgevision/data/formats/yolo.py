@@ -35,10 +35,25 @@ from . import copy_images_to, image_names, relative_inside, remap_classes
 SPLITS = ("train", "val", "test")
 _YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml")
 _LINE_HINT = "fix or delete the line (format: class cx cy w h, normalised)"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# PyYAML's safe constructors let Python's own errors out: "!!int :" (IndexError), "!!timestamp
+# 2020-13-45" (ValueError), "!!timestamp x" (AttributeError); deep nesting recurses past the limit.
+_YAML_VALUE_ERRORS = (ValueError, LookupError, TypeError, AttributeError, RecursionError)
+# Aliases let a 1 kB YAML expand to 10**9 values (a "billion laughs"): any str() or loop over it
+# would run for hours. A data YAML holds a few hundred values; LVIS-size name lists fit easily.
+_MAX_YAML_VALUES = 100_000
+_MAX_INT_BITS = 10_000  # Python refuses to print an int above 4300 digits (about 14,000 bits)
+_MAX_CLASSES = 100_000
 
 
 def load_yaml(path: Path) -> dict:
-    """A YAML mapping read safely; DataError with the line on a syntax error."""
+    """A YAML mapping read safely; DataError with the line on a syntax error.
+
+    Also DataError (never a Python error from PyYAML's constructors) for a value PyYAML cannot
+    build (``!!int ''``, a 5000-digit int, nesting deeper than the recursion limit) and for a
+    YAML whose aliases expand past ``_MAX_YAML_VALUES`` values. ``!!python/...`` tags are
+    refused by the safe loader before anything runs.
+    """
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
@@ -48,11 +63,38 @@ def load_yaml(path: Path) -> dict:
         line = None if mark is None else mark.line + 1
         reason = f"invalid YAML: {getattr(e, 'problem', None) or e}"
         raise DataError(path, reason, "fix the YAML syntax", line) from e
+    except _YAML_VALUE_ERRORS as e:
+        reason = f"invalid YAML value ({type(e).__name__}: {e})"
+        hint = "fix that value (a !!tag, a number of thousands of digits, or deep nesting)"
+        raise DataError(path, reason, hint) from e
     if not isinstance(data, dict):
         raise DataError(
             path, "the data YAML is not a mapping of keys", "see the Ultralytics format"
         )
+    _check_yaml_size(data, path)
     return data
+
+
+def _check_yaml_size(data: dict, path: Path) -> None:
+    """DataError when aliases expand ``data`` past ``_MAX_YAML_VALUES`` or an int is too wide.
+
+    The walk counts every value each time an alias reaches it, so it stops on an alias bomb or
+    a self-referencing list (``&a [*a]``) after at most ``_MAX_YAML_VALUES`` steps.
+    """
+    stack: list = [data]
+    for _ in range(_MAX_YAML_VALUES):
+        if not stack:
+            return
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack += [*value.keys(), *value.values()]
+        elif isinstance(value, list | set):
+            stack += value
+        elif isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            raise DataError(path, "an integer has thousands of digits", "fix the number")
+    if stack:
+        reason = f"the YAML expands to more than {_MAX_YAML_VALUES:,} values through aliases"
+        raise DataError(path, reason, "write the values out, without & anchors and * aliases")
 
 
 def find_data_yaml(folder: Path) -> Path | None:
@@ -63,7 +105,7 @@ def find_data_yaml(folder: Path) -> Path | None:
 def dataset_root(config: dict, yaml_path: Path) -> Path:
     """``path:`` resolved against the YAML's folder (absolute kept); the folder when absent."""
     root = Path(os.path.abspath(yaml_path.parent / str(config.get("path") or ".")))
-    if not root.is_dir():
+    if not os.path.isdir(root):  # False for any OSError (name too long) or a NUL byte
         hint = "set path: to the dataset folder (absolute, or relative to the YAML)"
         raise DataError(yaml_path, f"dataset path {root} is not a folder", hint)
     return root
@@ -73,15 +115,21 @@ def parse_names(config: dict, yaml_path: Path) -> list[str] | None:
     """Class names from ``names`` (list or {index: name}), else ``nc`` placeholders, else None."""
     names = config.get("names")
     if isinstance(names, dict):
-        keys = sorted(names, key=lambda k: int(k) if str(k).isdigit() else -1)
-        if [str(k) for k in keys] != [str(i) for i in range(len(keys))]:
+        # Compared as text, never int(): "²".isdigit() is True but int("²") raises.
+        by_text = {str(key): value for key, value in names.items()}
+        expected = [str(index) for index in range(len(names))]
+        if set(by_text) != set(expected):  # {0: a, "0": b} collapses to one key: refused too
             reason = f"names keys {list(names)} are not 0..{len(names) - 1}"
             raise DataError(yaml_path, reason, "number the classes 0, 1, 2, ... without gaps")
-        return [str(names[k]) for k in keys]
+        return [str(by_text[key]) for key in expected]
     if isinstance(names, list):
         return [str(n) for n in names]
-    if isinstance(config.get("nc"), int):
-        return [f"class{i}" for i in range(config["nc"])]
+    count = config.get("nc")
+    if isinstance(count, int):
+        if count > _MAX_CLASSES:  # range(10**12) placeholders would exhaust memory
+            reason = f"nc: is more than {_MAX_CLASSES:,} classes"
+            raise DataError(yaml_path, reason, "set nc: to the number of classes, or list names:")
+        return [f"class{i}" for i in range(count)]
     return None
 
 
@@ -103,20 +151,24 @@ def _list_folder(folder: Path) -> list[Path]:
 def _list_file(list_path: Path, root: Path, issues: list) -> list[Path]:
     """Images named in a list file, in file order; escaping or missing entries become Issues."""
     paths = []
-    lines = list_path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = list_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = f"cannot read the image list ({e})"
+        raise DataError(list_path, reason, "save it as UTF-8 text, one image a line") from e
     for number, line in enumerate(lines, start=1):
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
         target = Path(os.path.normpath(os.path.join(list_path.parent.absolute(), entry)))
-        if not target.is_file() and not os.path.isabs(entry):
+        if not os.path.isfile(target) and not os.path.isabs(entry):
             target = Path(os.path.normpath(os.path.join(root, entry)))
         if relative_inside(root, target) is None:
             reason = f'"{entry}" lies outside the dataset path {root}; refused'
             issues.append(
                 Issue(kinds.PATH_ESCAPE, list_path, reason, "list images inside path:", line=number)
             )
-        elif not target.is_file():
+        elif not os.path.isfile(target):  # not Path.is_file: "name too long" raises there
             reason = f'image "{entry}" not found'
             issues.append(
                 Issue(kinds.MISSING_IMAGE, list_path, reason, "fix the list", line=number)
@@ -136,9 +188,10 @@ def split_images(config: dict, split: str, root: Path, yaml_path: Path, issues: 
     paths: list[Path] = []
     for item in spec if isinstance(spec, list) else [spec]:
         location = root / str(item)
-        if location.is_dir():
+        # os.path, not Path.is_dir(): an entry longer than NAME_MAX makes the latter raise.
+        if os.path.isdir(location):
             paths += _list_folder(location)
-        elif location.is_file() and location.suffix.lower() == ".txt":
+        elif os.path.isfile(location) and location.suffix.lower() == ".txt":
             paths += _list_file(location, root, issues)
         else:
             reason = f'{split}: "{item}" is neither a folder nor a .txt list under {root}'
@@ -168,7 +221,8 @@ def _parse_line(
     width, height = size
     if polygon:
         xs, ys = numbers[1::2] * width, numbers[2::2] * height
-        return np.array([xs.min(), ys.min(), xs.max(), ys.max()]), int(numbers[0]), None
+        box = np.array([xs.min(), ys.min(), xs.max(), ys.max()])
+        return (box, int(numbers[0]), None) if _fits_float32(box) else "a value is too large"
     box = cxcywh_to_xyxy(numbers[1:5] * np.array([width, height, width, height]))
     keypoints = None
     if kpt_shape:
@@ -177,7 +231,14 @@ def _parse_line(
         keypoints[:, :2] = points[:, :2] * (width, height)
         # Without a visibility column, Ultralytics writes (0, 0) for an unlabelled keypoint.
         keypoints[:, 2] = points[:, 2] if dims == 3 else np.where(points.any(axis=1), 2, 0)
+    if not _fits_float32(box, keypoints):
+        return "a value is too large"
     return box, int(numbers[0]), keypoints
+
+
+def _fits_float32(*arrays: np.ndarray | None) -> bool:
+    """Records hold float32: a pixel value such as 1e300 is finite here but inf there."""
+    return all(np.abs(a).max(initial=0.0) <= _FLOAT32_MAX for a in arrays if a is not None)
 
 
 def read_label_file(path: Path, size: tuple[int, int], num_classes: int, kpt_shape) -> tuple:
