@@ -18,7 +18,8 @@ import os
 import tempfile
 import time
 
-from edgevision.data.dataset import AugmentConfig, DetectionDataset, build_dataloader
+from edgevision.data.dataset import AugmentConfig, DetectionDataset
+from edgevision.data.loader import build_dataloader
 from edgevision.data.synth import synthesize_detection_records
 
 

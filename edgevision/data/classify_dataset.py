@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..errors import ConfigError, DataError
 from .classify import ClassificationSet
-from .dataset import CACHE_MEMORY_FRACTION, EpochShuffleSampler, available_memory_bytes
+from .dataset import CACHE_MEMORY_FRACTION, available_memory_bytes
 from .imageio import read_image
+from .loader import EpochShuffleSampler
 from .transforms import hsv_jitter, resize_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, of images scaled to [0, 1]

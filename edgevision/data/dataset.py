@@ -1,4 +1,4 @@
-"""The detection Dataset, its collate function and DataLoader factory.
+"""The detection Dataset: records -> augmented or letterboxed samples, with an optional RAM cache.
 
 Per-sample pipeline (one decode per image, one ``cv2.warpAffine`` per sample):
 
@@ -13,6 +13,8 @@ Randomness: sample ``i`` of epoch ``e`` draws from ``np.random.default_rng([seed
 sample does not depend on the worker count or on which worker made it. The epoch and the mosaic
 switch live in a shared-memory tensor, so ``set_epoch`` / ``close_mosaic`` in the main process
 reach persistent workers (call them before iterating the loader for the epoch).
+
+Batching (collate, DataLoader, sampler) lives in :mod:`edgevision.data.loader`.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import Dataset
 
 from ..errors import ConfigError, DataError
 from ..ops import clip_boxes
@@ -371,125 +372,3 @@ def _to_item(sample: Sample, meta: dict) -> dict:
         "keypoints": None if keypoints is None else torch.from_numpy(keypoints.astype(np.float32)),
         "meta": meta,
     }
-
-
-def images_to_float(images: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) uint8 -> float32 in [0, 1]. Through numpy: its allocator uses huge pages, which
-    made this 40 MB allocation several times faster than torch's in measurements here."""
-    return torch.from_numpy(np.divide(images.numpy(), np.float32(255), dtype=np.float32))
-
-
-def detection_collate(batch: list[dict], float_images: bool = True) -> dict:
-    """Samples -> the training batch contract.
-
-    Args:
-        float_images: False keeps ``images`` uint8 (what :class:`DetectionLoader` workers send).
-
-    Returns:
-        ``images`` (B, 3, H, W) float32 in [0, 1]; ``targets`` (M, 6) float32 rows
-        ``[image_index, class, x0, y0, x1, y1]``; ``keypoints`` (M, K, 3) when samples have them;
-        ``meta`` list of B dicts.
-    """
-    images = torch.stack([item["image"] for item in batch])
-    counts = torch.tensor([len(item["boxes"]) for item in batch])
-    image_index = torch.repeat_interleave(torch.arange(len(batch)), counts)
-    labels = torch.cat([item["labels"] for item in batch])
-    boxes = torch.cat([item["boxes"] for item in batch]).reshape(-1, 4)
-    out = {
-        "images": images_to_float(images) if float_images else images,
-        "targets": torch.cat([image_index[:, None].float(), labels[:, None].float(), boxes], 1),
-        "meta": [item["meta"] for item in batch],
-    }
-    if batch[0]["keypoints"] is not None:
-        out["keypoints"] = torch.cat([item["keypoints"] for item in batch])
-    return out
-
-
-def _collate_uint8(batch: list[dict]) -> dict:
-    return detection_collate(batch, float_images=False)
-
-
-class DetectionLoader(DataLoader):
-    """DataLoader whose workers hand over uint8 images and whose main process converts them.
-
-    Moving float32 batches between processes cost about 1 ms more CPU per image than uint8 plus
-    one conversion here (measured with 2 workers, mosaic, RAM cache). Batches still meet the
-    contract (float32 [0, 1]) unless built with ``float_images=False``, for a GPU trainer that
-    would rather convert on the device.
-    """
-
-    def __init__(self, *args, float_images: bool = True, **kwargs) -> None:
-        super().__init__(*args, collate_fn=_collate_uint8, **kwargs)
-        self.float_images = float_images
-
-    def __iter__(self):
-        for batch in super().__iter__():
-            if self.float_images:
-                batch["images"] = images_to_float(batch["images"])
-            yield batch
-
-
-class EpochShuffleSampler(Sampler[int]):
-    """Shuffled indices drawn from ``(seed, dataset.epoch)`` alone.
-
-    DataLoader's own shuffling consumes its generator differently with and without workers and
-    depends on how many epochs ran before; this order is the same for any worker count and after
-    a resume. ``dataset.set_epoch(e)`` moves it to the next epoch.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int = 0) -> None:
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __iter__(self):
-        epoch = getattr(self.dataset, "epoch", 0)
-        return iter(np.random.default_rng([self.seed, epoch]).permutation(len(self)).tolist())
-
-
-def _worker_init(worker_id: int) -> None:
-    """Per-worker setup: no OpenCV thread pool (workers are the parallelism) and a distinct
-    legacy numpy seed for any third-party code (edgevision itself uses per-sample generators)."""
-    cv2.setNumThreads(0)
-    np.random.seed(torch.initial_seed() % 2**32)
-
-
-def build_dataloader(
-    dataset: Dataset,
-    batch_size: int,
-    workers: int,
-    shuffle: bool,
-    seed: int = 0,
-    distributed: bool = False,
-    drop_last: bool = False,
-    pin_memory: bool | None = None,
-    float_images: bool = True,
-) -> DetectionLoader:
-    """:class:`DetectionLoader` with seeded shuffling and persistent workers.
-
-    Shuffling follows ``dataset.set_epoch`` (:class:`EpochShuffleSampler`). With
-    ``distributed=True`` a ``DistributedSampler`` shards the data; the trainer calls
-    ``loader.sampler.set_epoch(e)`` (order) and ``dataset.set_epoch(e)`` (augmentation).
-    ``pin_memory`` defaults to whether CUDA is available; ``float_images=False`` yields uint8
-    images for on-device conversion.
-    """
-    sampler = EpochShuffleSampler(dataset, seed) if shuffle else None
-    if distributed:
-        # drop_last: no sample is repeated to even out the shards (the default pads by repeating);
-        # at most world_size - 1 are left out, a different few each epoch.
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=True)
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return DetectionLoader(
-        dataset,
-        float_images=float_images,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
-        drop_last=drop_last,
-        persistent_workers=workers > 0,
-        worker_init_fn=_worker_init if workers > 0 else None,
-        generator=generator,
-    )

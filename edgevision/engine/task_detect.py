@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..data.dataset import AugmentConfig, DetectionDataset, build_dataloader
+from ..data.dataset import AugmentConfig, DetectionDataset
+from ..data.loader import build_dataloader
 from ..data.records import RecordSet
 from ..eval.coco import coco_evaluate
 from ..losses.detection import DetectionLoss

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data.dataset import DetectionDataset, build_dataloader
+from ..data.dataset import DetectionDataset
+from ..data.loader import build_dataloader
 from ..data.records import RecordSet
 from ..eval.coco import coco_evaluate
 from ..eval.confusion import confusion_matrix

@@ -16,12 +16,9 @@ import pytest
 from PIL import Image
 
 from edgevision.data import issues as kinds
-from edgevision.data.check import (
-    CheckReport,
-    check_dataset,
-    inspect_images,
-    judge_boxes,
-)
+from edgevision.data.check import CheckReport, check_dataset
+from edgevision.data.check_boxes import judge_boxes
+from edgevision.data.check_images import inspect_images
 from edgevision.data.synth import CLASS_NAMES, synthesize_detection
 
 NUM_IMAGES = 20

@@ -11,11 +11,10 @@ from edgevision.data import dataset as dataset_module
 from edgevision.data.dataset import (
     AugmentConfig,
     DetectionDataset,
-    build_dataloader,
-    detection_collate,
     estimate_cache_bytes,
 )
 from edgevision.data.imageio import read_image
+from edgevision.data.loader import build_dataloader, detection_collate
 from edgevision.data.records import ImageRecord, RecordSet
 from edgevision.data.sanitize import sanitize_records
 from edgevision.data.transforms import letterbox

@@ -11,7 +11,8 @@ import pytest
 
 from edgevision.data import issues as kinds
 from edgevision.data.check import check_dataset
-from edgevision.data.fix import DROPPED, FIXED, NOT_FIXED, fix_dataset
+from edgevision.data.fix import fix_dataset
+from edgevision.data.fix_changes import DROPPED, FIXED, NOT_FIXED
 from edgevision.data.formats.voc import parse_voc_xml
 from edgevision.data.synth import CLASS_NAMES
 from edgevision.errors import ConfigError
