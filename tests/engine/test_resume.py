@@ -94,3 +94,25 @@ def test_weights_with_other_class_count_load_by_shape(tiny, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "skipped 6 (shape differs)" in out  # 3 levels of class predictors (weight, bias)
     assert "missing 0" in out
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_last_and_exits_cleanly(tiny, tmp_path):
+    """SIGINT ends the batch, saves last.pt, exits 0 and says how to resume; the run then resumes."""
+    run = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "edgevision", "train", "--data", str(tiny), "--project", str(tmp_path),
+               "--name", "interrupted"] + ARGS
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while _rows(run) < 1 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, "training ended before Ctrl-C"
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert f"continue with --resume {run}" in output
+    assert "Traceback" not in output
+    epoch = _weights(run)[2]
+    assert epoch < 5  # stopped early, with the interrupted epoch saved
+    api.train(resume=str(run), verbose=False)
+    assert _weights(run)[2] == 5
