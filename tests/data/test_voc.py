@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from edgevision.data import issues as kinds
-from edgevision.data.formats import voc
+from edgevision.data.formats import voc, voc_xml
 from edgevision.data.formats.voc import (
     VocImageIndex,
     parse_voc_xml,
@@ -33,7 +33,7 @@ SIZE = "<size><width>640</width><height>480</height><depth>3</depth></size>"
 
 def obj(name: str = "car", box=(1, 1, 10, 20), difficult: str | None = "0") -> str:
     flag = "" if difficult is None else f"<difficult>{difficult}</difficult>"
-    coords = "".join(f"<{t}>{v}</{t}>" for t, v in zip(voc._BOX_TAGS, box, strict=True))
+    coords = "".join(f"<{t}>{v}</{t}>" for t, v in zip(voc_xml._BOX_TAGS, box, strict=True))
     return f"<object><name>{name}</name>{flag}<bndbox>{coords}</bndbox></object>"
 
 

@@ -8,147 +8,51 @@ Reading is tolerant: a defect in one file becomes an :class:`~edgevision.data.is
 reader goes on; only a root that is not a VOC dataset raises :class:`DataError`. Boxes are kept as
 written (the data doctor fixes swapped or outside boxes). Discovered class names are sorted
 alphabetically (case-insensitive, then exact), so the class ids do not depend on which file a class
-first appears in. XML is parsed with defusedxml: entity declarations and external references are
-refused, and no file name from an annotation can make the reader open a file outside the root.
+first appears in. XML is parsed with defusedxml (entities and external references refused) in
+:mod:`.voc_xml`, with the text-to-number helpers; no file name from an annotation can make the
+reader open a file outside the root. The writer is in :mod:`.voc_write`, re-exported here.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
-import shutil
-import stat
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from xml.etree.ElementTree import Element, ParseError, TreeBuilder
-from xml.sax.saxutils import escape
+from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as SafeElementTree
 import numpy as np
-from defusedxml import DefusedXmlException, EntitiesForbidden
 
 from ...errors import ConfigError, DataError
-from ...fileio import atomic_write_text
 from .. import issues as kinds
 from ..imageio import IMAGE_SUFFIXES, read_image_size
 from ..issues import Issue
 from ..records import ImageRecord, RecordSet
+from .voc_write import record_to_xml, write_voc
+from .voc_xml import (
+    _FILE_HINT,
+    _box,
+    _decode,
+    _dimension,
+    _flag,
+    _line_of,
+    _parse_xml_bytes,
+    _read_bytes,
+    parse_voc_xml,
+)
 
-# A VOC annotation is a few kB; anything this large is not one, and reading it whole would be a DoS.
-_MAX_XML_BYTES = 64 * 1024 * 1024
-# Tried in order when the bytes do not parse as declared: GBK files from Windows tools are common.
-_FALLBACK_ENCODINGS = ("utf-8-sig", "gb18030", "latin-1")
-_DECLARED_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*[\"']([\w.:-]+)")
-_PARSE_POSITION = re.compile(r":? line \d+, column \d+$")
+__all__ = [
+    "VocImageIndex",
+    "parse_voc_xml",
+    "read_voc",
+    "record_to_xml",
+    "voc_image_for",
+    "write_voc",
+]
+
 _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:/")
-_BOX_TAGS = ("xmin", "ymin", "xmax", "ymax")
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-# PNG's limit (2**31 - 1); a larger <width> is not an image size, so the header is read instead.
-_MAX_DIMENSION = 2**31 - 1
 _CASE_MODES = ("first", "lower")
 _FIX_HINT = "run edgevision data check --fix"
-_FILE_HINT = "fix or remove the annotation file"
-
-
-def parse_voc_xml(path: str | Path) -> Element:
-    """Parse one annotation file safely, whatever its encoding.
-
-    UTF-8 (with or without BOM), encodings declared in the prolog (``GBK``, ``ISO-8859-1``) and
-    undeclared non-UTF-8 bytes (tried as UTF-8, then GB18030, then Latin-1) all parse.
-
-    Raises:
-        DataError: unreadable, corrupt (with the line when the parser gives it), or declaring XML
-            entities (billion laughs, external entities), refused before any expansion.
-    """
-    path = Path(path)
-    try:
-        data = _read_bytes(path)
-    except OSError as e:
-        raise DataError(path, f"cannot read file ({e.strerror or e})", "check the path") from e
-    return _parse_xml_bytes(data, path)
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes; DataError, before reading, for what cannot be an annotation."""
-    with open(path, "rb") as file:
-        status = os.fstat(file.fileno())
-        if not stat.S_ISREG(status.st_mode):  # a device or pipe could stream forever
-            raise DataError(path, "not a regular file", _FILE_HINT)
-        if status.st_size > _MAX_XML_BYTES:
-            raise DataError(path, "file is larger than 64 MiB, not a VOC annotation", _FILE_HINT)
-        return file.read()
-
-
-def _parse_xml_bytes(data: bytes, path: Path) -> Element:
-    try:
-        return _safe_fromstring(data)
-    except EntitiesForbidden as e:
-        raise DataError(path, "XML entity declarations are not allowed", _FILE_HINT) from e
-    except DefusedXmlException as e:
-        raise DataError(path, "XML external references are not allowed", _FILE_HINT) from e
-    except ParseError as e:
-        line = e.position[0] if getattr(e, "position", None) else None
-        reason = f"not well-formed XML ({_PARSE_POSITION.sub('', str(e))})"
-        raise DataError(path, reason, _FILE_HINT, line=line) from e
-
-
-def _safe_fromstring(data: bytes) -> Element:
-    """defusedxml parse (entity declarations and external references raise; nothing expands).
-
-    When expat cannot decode the bytes, the text Python's codecs decode is parsed instead.
-    """
-    try:
-        return _defused_parse(data)
-    except DefusedXmlException:
-        raise  # refused on purpose: decoding differently must not get it past the check
-    except (ParseError, ValueError, LookupError):
-        # Expat knows UTF-8/16 and single-byte codecs; GBK and mislabelled files need Python's.
-        # A str is parsed as UTF-8 whatever its prolog declares.
-        return _defused_parse(_decode(data))
-
-
-def _defused_parse(data: bytes | str) -> Element:
-    """``defusedxml.ElementTree.fromstring``, with expat feeding the C tree builder directly.
-
-    defusedxml's pure-Python parser sends every element through methods that only rewrite
-    namespaced names and reorder attributes. For a document that mentions no namespace the
-    tree is the same without them, and reading 10,000 annotations takes about a fifth less time.
-    defusedxml's entity and external-reference handlers stay installed either way.
-    """
-    parser = SafeElementTree.XMLParser(target=TreeBuilder())
-    marks = (b"xmlns", b"xml:", b"\x00") if isinstance(data, bytes) else ("xmlns", "xml:")
-    if not any(mark in data for mark in marks):  # NUL bytes: UTF-16, where the marks hide
-        parser.parser.ordered_attributes = False  # the C builder takes attributes as a dict
-        parser.parser.StartElementHandler = parser.target.start
-        parser.parser.EndElementHandler = parser.target.end
-    parser.feed(data)
-    return parser.close()
-
-
-def _decode(data: bytes) -> str:
-    """The text of ``data``: declared encoding first (Python's codecs), then the fallbacks."""
-    match = _DECLARED_ENCODING.match(data[:256])
-    declared = (match.group(1).decode("ascii"),) if match else ()
-    for encoding in declared + _FALLBACK_ENCODINGS[:-1]:
-        try:
-            text = data.decode(encoding)
-            # UTF-7 and the escape codecs can yield lone surrogates, which expat cannot take.
-            text.encode("utf-8")
-            return text
-        except (ValueError, LookupError):  # UnicodeError is a ValueError ("punycode" raises it)
-            continue  # the next encoding is the answer to this one failing
-    return data.decode(_FALLBACK_ENCODINGS[-1])  # Latin-1 maps every byte
-
-
-def _line_of(data: bytes, tag: str, nth: int = 0) -> int | None:
-    """1-based line of the ``nth`` ``<tag>`` in the raw file; searched only when reporting."""
-    pattern = b"<" + re.escape(tag.encode()) + rb"[\s/>]"
-    for index, match in enumerate(re.finditer(pattern, data)):
-        if index == nth:
-            return data.count(b"\n", 0, match.start()) + 1
-    return None
 
 
 class VocImageIndex:
@@ -397,47 +301,6 @@ class _VocReader:
         self.issues.append(Issue(kind, Path(path), reason, hint, **where))
 
 
-def _dimension(text: str | None) -> tuple[int | None, bool]:
-    """(int in 1..2**31-1, or None when missing/invalid; whether it was not written as an int)."""
-    if text is None:
-        return None, False
-    text = text.strip()
-    try:
-        value = float(text)  # not int(): Python refuses int() of a 4300-digit string
-    except ValueError:
-        return None, False
-    if not math.isfinite(value) or not 1 <= round(value) <= _MAX_DIMENSION:
-        return None, False
-    return int(round(value)), not (text.isascii() and text.isdigit())
-
-
-def _box(bndbox: Element | None) -> list[float] | None:
-    """``[x0, y0, x1, y1]`` in the 0-based frame, or None when a value is missing or bad."""
-    if bndbox is None:
-        return None
-    texts = [bndbox.findtext(tag) for tag in _BOX_TAGS]
-    if None in texts:
-        return None
-    try:
-        xmin, ymin, xmax, ymax = (float(text) for text in texts)
-    except ValueError:
-        return None
-    box = [xmin - 1.0, ymin - 1.0, xmax, ymax]
-    # Records hold float32: a finite float64 such as 1e39 would become inf there.
-    if not all(abs(value) <= _FLOAT32_MAX for value in box):  # False for nan and inf too
-        return None
-    return box
-
-
-def _flag(text: str | None) -> bool:
-    """VOC 0/1 flags; missing or empty means 0."""
-    text = (text or "").strip()
-    try:
-        return float(text) != 0
-    except ValueError:
-        return text.lower() == "true"
-
-
 def read_voc(
     root: str | Path,
     split: str | None = None,
@@ -533,91 +396,3 @@ def _build_records(parsed: list[_Parsed], class_ids: dict[str, int]) -> list[Ima
         )
         for image_id, item in enumerate(parsed)
     ]
-
-
-def _coordinate_text(value: float, offset: float) -> str:
-    """Shortest decimal ``t`` with ``float32(float(t) - offset) == float32(value)``.
-
-    The reader computes exactly ``float(t) - offset`` (offset 1 for xmin/ymin, 0 for xmax/ymax),
-    so write -> read returns the same float32 (for any pixel value; sub-1e-6 magnitudes may
-    round to 0 in ``value + 1``) and integers stay integers (VOC tools expect them).
-    """
-    target = np.float32(value)
-    written = float(target) + offset
-    for decimals in range(10):
-        text = f"{written:.{decimals}f}"
-        if np.float32(float(text) - offset) == target:
-            return text
-    return repr(written)
-
-
-def record_to_xml(record: ImageRecord, class_names: list[str], folder: str = "JPEGImages") -> str:
-    """One record as a VOC annotation document (objects in record order)."""
-    lines = [
-        "<annotation>",
-        f"  <folder>{escape(folder)}</folder>",
-        f"  <filename>{escape(record.image_path.name)}</filename>",
-        "  <size>",
-        f"    <width>{int(record.width)}</width>",
-        f"    <height>{int(record.height)}</height>",
-        "    <depth>3</depth>",
-        "  </size>",
-        f"  <segmented>{escape(str(record.extra.get('segmented', 0)))}</segmented>",
-    ]
-    for box, label, difficult in zip(record.boxes, record.labels, record.difficult, strict=True):
-        x0, y0, x1, y1 = (float(v) for v in box)
-        lines += [
-            "  <object>",
-            f"    <name>{escape(class_names[int(label)])}</name>",
-            "    <pose>Unspecified</pose>",
-            "    <truncated>0</truncated>",
-            f"    <difficult>{int(bool(difficult))}</difficult>",
-            "    <bndbox>",
-            f"      <xmin>{_coordinate_text(x0, 1.0)}</xmin>",
-            f"      <ymin>{_coordinate_text(y0, 1.0)}</ymin>",
-            f"      <xmax>{_coordinate_text(x1, 0.0)}</xmax>",
-            f"      <ymax>{_coordinate_text(y1, 0.0)}</ymax>",
-            "    </bndbox>",
-            "  </object>",
-        ]
-    lines.append("</annotation>")
-    return "\n".join(lines) + "\n"
-
-
-def write_voc(
-    record_set: RecordSet,
-    out_dir: str | Path,
-    split: str | None = None,
-    copy_images: bool = True,
-) -> Path:
-    """Write ``record_set`` as a VOC tree under ``out_dir``.
-
-    Args:
-        record_set: records to write; image stems must be unique (they name the XML files).
-        out_dir: VOC root to create or extend.
-        split: when given, the image stems are written to ``ImageSets/Main/{split}.txt``.
-        copy_images: copy each image into ``JPEGImages/`` unless it is already there.
-
-    Returns:
-        ``out_dir`` as a Path.
-
-    Raises:
-        DataError: two images share a stem (checked before anything is written).
-    """
-    out_dir = Path(out_dir)
-    stems = [record.image_path.stem for record in record_set.records]
-    duplicated = sorted(stem for stem, count in Counter(stems).items() if count > 1)[:5]
-    if duplicated:
-        hint = "rename the images so their names differ before the extension"
-        raise DataError(out_dir, f"VOC needs unique image stems; duplicated: {duplicated}", hint)
-    (out_dir / "Annotations").mkdir(parents=True, exist_ok=True)
-    (out_dir / "JPEGImages").mkdir(parents=True, exist_ok=True)
-    for record, stem in zip(record_set.records, stems, strict=True):
-        target = out_dir / "JPEGImages" / record.image_path.name
-        if copy_images and record.image_path.resolve() != target.resolve():
-            shutil.copy2(record.image_path, target)
-        xml = record_to_xml(record, record_set.class_names)
-        atomic_write_text(out_dir / "Annotations" / f"{stem}.xml", xml)
-    if split is not None:
-        atomic_write_text(out_dir / "ImageSets" / "Main" / f"{split}.txt", "\n".join(stems) + "\n")
-    return out_dir
