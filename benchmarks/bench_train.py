@@ -8,7 +8,7 @@ worker spawn and cache fill excluded) using the run's ``results.csv`` clock. The
 timed on the same dataset and settings by ``bench_loader.loader_images_per_second``.
 
 Learning curve (``--curve nano-s yolo-n --minutes 30``): trains each model on the demo data
-(600 / 150 images, the demo recipe) for a wall-clock budget, validating every ``--val-interval``
+(600 / 150 images, the demo recipe: batch 8 without accumulation, no mosaic, RAM cache) for a wall-clock budget, validating every ``--val-interval``
 epochs, and prints minutes vs mAP50-95 / mAP50 from ``results.csv``.
 
     python benchmarks/bench_train.py --throughput
@@ -66,7 +66,7 @@ def throughput(args, data: Path, folder: Path) -> None:
 def curve(args, data: Path, folder: Path) -> None:
     for name in args.curve:
         summary = api.train(data=str(data), model=name, imgsz=args.imgsz, epochs=1000, time=args.minutes,
-                            batch=args.curve_batch, workers=args.workers, cache="ram", mosaic=0.0, close_mosaic=0,
+                            batch=args.curve_batch, nbs=args.curve_batch, workers=args.workers, cache="ram", mosaic=0.0, close_mosaic=0,
                             val_interval=args.val_interval, plots=False, verbose=False, project=str(folder),
                             name=f"curve-{name}", exist_ok=True)
         rows = [r for r in _rows(Path(summary["run_dir"])) if r.get("mAP50-95")]
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--num-images", type=int, default=320)
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--curve-batch", type=int, default=16, help="the demo recipe's batch")
+    parser.add_argument("--curve-batch", type=int, default=8, help="the demo recipe: batch 8, no accumulation")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--mosaic", type=float, default=1.0)
