@@ -15,7 +15,8 @@ from edgevision import api
 from edgevision.data.synth import synthesize_detection
 from edgevision.engine.checkpoint import load_checkpoint
 
-ARGS = ["--model", "nano-s", "--epochs", "6", "--imgsz", "64", "--batch", "4", "--workers", "0",
+EPOCHS = 12  # long enough that three kills, even late ones, land before the end
+ARGS = ["--model", "nano-s", "--epochs", str(EPOCHS), "--imgsz", "64", "--batch", "4", "--workers", "0",
         "--val-interval", "10", "--no-verbose", "--no-plots", "--seed", "7"]
 
 
@@ -38,11 +39,17 @@ def _weights(run_dir):
     return state["model"], state["ema"]["module"], state["epoch"]
 
 
-def _kill_after_next_epoch(process, run_dir, rows_before, rng, deadline):
-    """SIGKILL ``process`` at a random moment after its next epoch row lands; True if it was killed."""
+def _seconds_per_epoch(run_dir):
+    with open(run_dir / "results.csv") as f:
+        minutes = [float(row["time_min"]) for row in csv.DictReader(f)]
+    return (minutes[-1] - minutes[0]) * 60 / (len(minutes) - 1)
+
+
+def _kill_after_next_epoch(process, run_dir, rows_before, delay, deadline):
+    """SIGKILL ``process`` ``delay`` seconds after its next epoch row lands; True if it was killed."""
     while _rows(run_dir) <= rows_before and process.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    time.sleep(rng.uniform(0.0, 0.4))  # somewhere inside the following epoch (or its checkpoint write)
+        time.sleep(0.005)
+    time.sleep(delay)
     if process.poll() is not None:
         return False
     os.kill(process.pid, signal.SIGKILL)
@@ -59,23 +66,25 @@ def test_three_sigkills_then_resume_match_uninterrupted_run(tiny, tmp_path):
     killed = tmp_path / "killed"
     first = command + ["--data", str(tiny), "--project", str(tmp_path), "--name", "killed"] + ARGS
     rng, deadline, kills = random.Random(20261123), time.time() + 300, 0
+    epoch_seconds = _seconds_per_epoch(tmp_path / "straight")  # kill points scale with this machine's speed
     launch = first
     for _ in range(3):
         rows = _rows(killed)
         process = subprocess.Popen(launch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kills += _kill_after_next_epoch(process, killed, rows, rng, deadline)
+        # Somewhere inside the following epoch, or during its checkpoint write.
+        kills += _kill_after_next_epoch(process, killed, rows, rng.uniform(0.05, 0.8) * epoch_seconds, deadline)
         launch = command + ["--resume", str(killed)]
     assert kills == 3, "a run finished before it could be killed; the tiny run is too short"
-    assert _weights(killed)[2] < 5  # the last kill came before the final epoch
+    assert _weights(killed)[2] < EPOCHS - 1  # the last kill came before the final epoch
     subprocess.run(launch, check=True, capture_output=True)
     model_a, ema_a, epoch_a = _weights(tmp_path / "straight")
     model_b, ema_b, epoch_b = _weights(killed)
-    assert epoch_a == epoch_b == 5
+    assert epoch_a == epoch_b == EPOCHS - 1
     for key in model_a:
         torch.testing.assert_close(model_b[key], model_a[key], rtol=0, atol=1e-6, msg=key)
         torch.testing.assert_close(ema_b[key], ema_a[key], rtol=0, atol=1e-6, msg=key)
     assert (killed / "weights" / "best.pt").is_file()
-    assert _rows(killed) == 6  # one results row per epoch: replayed epochs are not logged twice
+    assert _rows(killed) == EPOCHS  # one results row per epoch: replayed epochs are not logged twice
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
@@ -113,6 +122,6 @@ def test_ctrl_c_saves_last_and_exits_cleanly(tiny, tmp_path):
     assert f"continue with --resume {run}" in output
     assert "Traceback" not in output
     epoch = _weights(run)[2]
-    assert epoch < 5  # stopped early, with the interrupted epoch saved
+    assert epoch < EPOCHS - 1  # stopped early, with the interrupted epoch saved
     api.train(resume=str(run), verbose=False)
-    assert _weights(run)[2] == 5
+    assert _weights(run)[2] == EPOCHS - 1
