@@ -132,12 +132,20 @@ def detect_layout(data: str | Path) -> str:
 
 def is_classification_data(data: str | Path) -> bool:
     """True for a CSV or an image-folder tree that is not a detection dataset (no VOC
-    ``Annotations/``/``JPEGImages/``, no YOLO ``labels/``); the CLI's ``data check`` uses it."""
+    ``Annotations/``/``JPEGImages/``, no YOLO ``labels/``, nothing the detection format detector
+    recognises, such as a COCO ``annotations/`` + ``images/`` tree); the CLI's ``data check`` uses it."""
+    from .formats import detect_format
+
     path = Path(data)
     if path.is_dir() and any(
         (path / name).is_dir() for name in ("Annotations", "JPEGImages", "labels")
     ):
         return False
+    try:
+        detect_format(path)
+        return False  # a detection dataset whose folders would otherwise look like class folders
+    except DataError:
+        pass
     try:
         detect_layout(path)
     except DataError:
