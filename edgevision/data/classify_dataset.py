@@ -26,8 +26,9 @@ from ..errors import ConfigError, DataError
 from .classify import ClassificationSet
 from .dataset import CACHE_MEMORY_FRACTION, available_memory_bytes
 from .imageio import read_image
+from .letterbox import resize_image
 from .loader import EpochShuffleSampler
-from .transforms import hsv_jitter, resize_image
+from .transforms import hsv_jitter
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, of images scaled to [0, 1]
 IMAGENET_STD = (0.229, 0.224, 0.225)

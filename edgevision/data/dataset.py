@@ -33,17 +33,16 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError, DataError
 from ..ops import clip_boxes
 from .imageio import read_image
+from .letterbox import letterbox_params, resize_image
 from .records import ImageRecord, RecordSet
 from .sanitize import probe_images, sanitize_records
 from .transforms import (
     Sample,
     hsv_jitter,
-    letterbox_params,
     letterbox_sample,
     mixup,
     mosaic4,
     random_affine,
-    resize_image,
 )
 
 CACHE_MEMORY_FRACTION = 0.5  # the RAM cache may use at most this share of available memory

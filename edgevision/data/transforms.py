@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 
 from ..ops import box_area, clip_boxes
+from .letterbox import GREY, as_hw, letterbox
 
-GREY = 114  # YOLO padding value: mid-grey keeps padded pixels near the data mean.
 MIN_VISIBLE_FRACTION = 0.2  # visible-area rule: keep a box if >= 20% of it stays inside
 MIN_SIDE = 2.0  # px; thinner boxes carry no learnable signal after a crop
 MAX_ASPECT = 20.0  # slivers cut off at an image edge are dropped
@@ -178,68 +178,10 @@ def apply_affine(
 # ----------------------------------------------------------------------------- letterbox
 
 
-def _as_hw(shape: int | tuple[int, int]) -> tuple[int, int]:
-    return (shape, shape) if isinstance(shape, int) else (int(shape[0]), int(shape[1]))
-
-
-def letterbox_params(
-    image_hw: tuple[int, int], new_shape: int | tuple[int, int], scaleup: bool = True
-) -> tuple[float, tuple[int, int], tuple[int, int]]:
-    """Letterbox geometry: ``(ratio, (resized_w, resized_h), (pad_left, pad_top))``.
-
-    The ratio fits the whole image inside ``new_shape`` (h, w); ``scaleup=False`` never enlarges.
-    Pads are integers so the resized image is pasted without resampling.
-    """
-    (height, width), (new_h, new_w) = image_hw, _as_hw(new_shape)
-    ratio = min(new_h / height, new_w / width)
-    if not scaleup:
-        ratio = min(ratio, 1.0)
-    # At least one pixel: a 4000x20 strip letterboxed to 64 would otherwise round to 0 rows.
-    resized = (max(1, round(width * ratio)), max(1, round(height * ratio)))
-    pad = ((new_w - resized[0]) // 2, (new_h - resized[1]) // 2)
-    return ratio, resized, pad
-
-
 def letterbox_matrix(ratio: float, pad: tuple[int, int]) -> np.ndarray:
     """3x3 matrix of the letterbox: ``x' = x * ratio + pad_left`` (inverse: the contract's
     ``x = (x' - pad_left) / ratio``)."""
     return translation(pad[0], pad[1]) @ scaling(ratio)
-
-
-def resize_image(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
-    """Resize (H, W, 3); area averaging only for >= 2x shrinks where bilinear would alias."""
-    height, width = image.shape[:2]
-    if (width, height) == tuple(size_wh):
-        return image
-    shrink = max(width / size_wh[0], height / size_wh[1])
-    interpolation = cv2.INTER_AREA if shrink >= 2 else cv2.INTER_LINEAR
-    return cv2.resize(image, tuple(size_wh), interpolation=interpolation)
-
-
-def letterbox(
-    image: np.ndarray, new_shape: int | tuple[int, int], color: int = GREY, scaleup: bool = True
-) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """Resize to fit ``new_shape`` keeping the aspect ratio, then centre-pad to exactly that shape.
-
-    Boxes and keypoints follow with ``letterbox_matrix(ratio, pad)``. The pixel grid matches
-    that matrix up to the rounding of the resized size to whole pixels (<= 0.5 px on an axis).
-
-    Args:
-        image: (H, W, 3) uint8.
-        new_shape: target size, an int for a square or (h, w).
-
-    Returns:
-        (new_h, new_w, 3) image, ratio, (pad_left, pad_top).
-    """
-    ratio, resized_wh, pad = letterbox_params(image.shape[:2], new_shape, scaleup)
-    new_h, new_w = _as_hw(new_shape)
-    resized = resize_image(image, resized_wh)
-    right, bottom = new_w - resized_wh[0] - pad[0], new_h - resized_wh[1] - pad[1]
-    border = (color, color, color)
-    out = cv2.copyMakeBorder(
-        resized, pad[1], bottom, pad[0], right, cv2.BORDER_CONSTANT, value=border
-    )
-    return out, ratio, pad
 
 
 def letterbox_sample(sample: Sample, new_shape: int | tuple[int, int], scaleup: bool = True):
@@ -305,7 +247,7 @@ def random_affine(
         fliplr: probability of mirroring, folded into the same matrix.
         flip_idx: keypoint order after a mirror (left/right swap).
     """
-    out_hw = _as_hw(out_size)
+    out_hw = as_hw(out_size)
     matrix = random_affine_matrix(
         rng, sample.image.shape[:2], out_hw, degrees, translate, scale, shear
     )

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..data.imageio import read_image
-from ..data.transforms import letterbox
+from ..data.letterbox import letterbox
 from ..results import Detections
 from ..runtime.video import VIDEO_SUFFIXES, predict_video
 from ..viz.draw import draw_detections

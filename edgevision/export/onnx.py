@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..data.transforms import GREY
+from ..data.letterbox import GREY
 from ..errors import ConfigError
 from ..fileio import atomic_write_bytes
 from ..models.blocks import fuse_conv_bn

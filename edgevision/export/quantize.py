@@ -36,8 +36,9 @@ from onnxruntime.quantization import (
 )
 
 from ..data.imageio import read_image
+from ..data.letterbox import letterbox
 from ..errors import ConfigError
-from ..runtime.preprocess import letterbox, to_input
+from ..runtime.preprocess import to_input
 from .onnx import read_info, save_with_metadata
 
 DEFAULT_CALIBRATION_IMAGES = 100

@@ -51,7 +51,7 @@ def _dataset_images(data: str, split: str) -> list[Path]:
 
 def letterboxed_batch(images: list[np.ndarray], imgsz: int) -> torch.Tensor:
     """(N, 3, imgsz, imgsz) float batch in [0, 1] of letterboxed images (the predict input)."""
-    from ..data.transforms import letterbox
+    from ..data.letterbox import letterbox
 
     boxed = np.stack([letterbox(image, imgsz)[0] for image in images])
     return torch.from_numpy(boxed.transpose(0, 3, 1, 2).copy()).float() / 255

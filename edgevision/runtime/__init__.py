@@ -4,10 +4,11 @@ Nothing here imports torch, directly or through another edgevision module; a tes
 package in a process where ``import torch`` fails.
 """
 
+from ..data.letterbox import letterbox
 from .decode import decode, detect, postprocess
 from .metadata import ModelInfo, parse_metadata, to_metadata
 from .nms import batched_nms, nms
-from .preprocess import letterbox, to_input, unletterbox_boxes
+from .preprocess import to_input, unletterbox_boxes
 from .session import OnnxDetector, open_session
 
 __all__ = [

@@ -17,11 +17,12 @@ import onnxruntime
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from ..data.imageio import IMAGE_SUFFIXES, read_image
+from ..data.letterbox import letterbox
 from ..errors import CheckpointError, ConfigError, DataError
 from ..results import Detections
 from .decode import detect
 from .metadata import ModelInfo, parse_metadata
-from .preprocess import letterbox, to_input, unletterbox_boxes
+from .preprocess import to_input, unletterbox_boxes
 from .video import VIDEO_SUFFIXES, draw, predict_video
 
 _ORT_LOAD_ERRORS = (

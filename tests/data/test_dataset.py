@@ -14,10 +14,10 @@ from edgevision.data.dataset import (
     estimate_cache_bytes,
 )
 from edgevision.data.imageio import read_image
+from edgevision.data.letterbox import letterbox
 from edgevision.data.loader import build_dataloader, detection_collate
 from edgevision.data.records import ImageRecord, RecordSet
 from edgevision.data.sanitize import sanitize_records
-from edgevision.data.transforms import letterbox
 from edgevision.errors import ConfigError
 
 

@@ -6,17 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
+from edgevision.data.letterbox import GREY, letterbox, letterbox_params
 from edgevision.data.transforms import (
-    GREY,
     Sample,
     apply_affine,
     filter_boxes,
     hflip_matrix,
     horizontal_flip,
     hsv_jitter,
-    letterbox,
     letterbox_matrix,
-    letterbox_params,
     letterbox_sample,
     mixup,
     mosaic4,
