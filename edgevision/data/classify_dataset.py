@@ -20,14 +20,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from ..errors import ConfigError, DataError
 from .classify import ClassificationSet
 from .dataset import CACHE_MEMORY_FRACTION, available_memory_bytes
 from .imageio import read_image
 from .letterbox import resize_image
-from .loader import EpochShuffleSampler
+from .loader import seeded_loader
 from .transforms import hsv_jitter
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, of images scaled to [0, 1]
@@ -248,10 +248,6 @@ def classification_collate(batch: list[dict]) -> dict:
     }
 
 
-def _worker_init(worker_id: int) -> None:
-    cv2.setNumThreads(0)  # the workers are the parallelism; OpenCV threads would oversubscribe
-
-
 def build_classification_loader(
     dataset: ClassificationDataset,
     batch_size: int,
@@ -262,20 +258,6 @@ def build_classification_loader(
 ) -> DataLoader:
     """Seeded loader (order from ``(seed, epoch)``); training drops a ragged last batch when the
     split holds at least two batches, so BatchNorm never sees a batch of one."""
-    sampler = EpochShuffleSampler(dataset, seed) if shuffle else None
-    if distributed:
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed)
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        collate_fn=classification_collate,
-        pin_memory=torch.cuda.is_available(),
-        drop_last=shuffle and len(dataset) >= 2 * batch_size,
-        persistent_workers=workers > 0,
-        worker_init_fn=_worker_init if workers > 0 else None,
-        generator=generator,
-    )
+    drop_last = shuffle and len(dataset) >= 2 * batch_size
+    return seeded_loader(dataset, batch_size, workers, shuffle, seed, distributed, drop_last,
+                         collate_fn=classification_collate)

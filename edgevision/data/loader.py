@@ -99,6 +99,47 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % 2**32)
 
 
+def seeded_loader(
+    dataset: Dataset,
+    batch_size: int,
+    workers: int,
+    shuffle: bool,
+    seed: int = 0,
+    distributed: bool = False,
+    drop_last: bool = False,
+    pin_memory: bool | None = None,
+    loader_class: type[DataLoader] = DataLoader,
+    **loader_options,
+) -> DataLoader:
+    """The loader every task uses: order from ``(seed, dataset.epoch)`` and persistent workers.
+
+    Shuffling follows ``dataset.set_epoch`` (:class:`EpochShuffleSampler`). With
+    ``distributed=True`` a ``DistributedSampler`` shards the data; the trainer calls
+    ``loader.sampler.set_epoch(e)`` (order) and ``dataset.set_epoch(e)`` (augmentation).
+    ``pin_memory`` defaults to whether CUDA is available. ``loader_class`` and ``loader_options``
+    (``collate_fn``, ``float_images`` ...) say what a batch looks like.
+    """
+    sampler = EpochShuffleSampler(dataset, seed) if shuffle else None
+    if distributed:
+        # drop_last: no sample is repeated to even out the shards (the default pads by repeating);
+        # at most world_size - 1 are left out, a different few each epoch.
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=True)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return loader_class(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+        drop_last=drop_last,
+        persistent_workers=workers > 0,
+        worker_init_fn=_worker_init if workers > 0 else None,
+        generator=generator,
+        **loader_options,
+    )
+
+
 def build_dataloader(
     dataset: Dataset,
     batch_size: int,
@@ -110,30 +151,7 @@ def build_dataloader(
     pin_memory: bool | None = None,
     float_images: bool = True,
 ) -> DetectionLoader:
-    """:class:`DetectionLoader` with seeded shuffling and persistent workers.
-
-    Shuffling follows ``dataset.set_epoch`` (:class:`EpochShuffleSampler`). With
-    ``distributed=True`` a ``DistributedSampler`` shards the data; the trainer calls
-    ``loader.sampler.set_epoch(e)`` (order) and ``dataset.set_epoch(e)`` (augmentation).
-    ``pin_memory`` defaults to whether CUDA is available; ``float_images=False`` yields uint8
-    images for on-device conversion.
-    """
-    sampler = EpochShuffleSampler(dataset, seed) if shuffle else None
-    if distributed:
-        # drop_last: no sample is repeated to even out the shards (the default pads by repeating);
-        # at most world_size - 1 are left out, a different few each epoch.
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=True)
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return DetectionLoader(
-        dataset,
-        float_images=float_images,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
-        drop_last=drop_last,
-        persistent_workers=workers > 0,
-        worker_init_fn=_worker_init if workers > 0 else None,
-        generator=generator,
-    )
+    """The detection :func:`seeded_loader`: a :class:`DetectionLoader` (uint8 across processes,
+    float batches out unless ``float_images=False``, for on-device conversion)."""
+    return seeded_loader(dataset, batch_size, workers, shuffle, seed, distributed, drop_last, pin_memory,
+                         loader_class=DetectionLoader, float_images=float_images)
