@@ -99,6 +99,16 @@ def _worker_init(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % 2**32)
 
 
+def set_loader_epoch(dataset: Dataset, loader: DataLoader, epoch: int) -> None:
+    """Move a :func:`seeded_loader` to ``epoch``: the dataset's augmentation seed and the sampler's
+    order (the ``DistributedSampler`` keeps its own epoch; ``EpochShuffleSampler`` reads the
+    dataset's)."""
+    dataset.set_epoch(epoch)
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+
+
 def seeded_loader(
     dataset: Dataset,
     batch_size: int,

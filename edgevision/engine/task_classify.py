@@ -27,6 +27,7 @@ from ..data.classify_dataset import (
     normalize_images,
 )
 from ..data.issues import Issue
+from ..data.loader import set_loader_epoch
 from ..errors import CheckpointError, ConfigError, DataError, UnknownModelError
 from ..eval.classify import classification_metrics, format_classification_report, topk_accuracy
 from ..fileio import atomic_write_text
@@ -99,10 +100,7 @@ class ClassificationTask:
             )
 
     def set_epoch(self, epoch: int) -> None:
-        self.train_dataset.set_epoch(epoch)
-        sampler = getattr(self.train_loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
+        set_loader_epoch(self.train_dataset, self.train_loader, epoch)
 
     def close_mosaic(self) -> None:
         """Nothing to do: classification has no mosaic."""

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..data.dataset import AugmentConfig, DetectionDataset
-from ..data.loader import build_dataloader
+from ..data.loader import build_dataloader, set_loader_epoch
 from ..data.records import RecordSet
 from ..eval.coco import coco_evaluate
 from ..losses.detection import DetectionLoss
@@ -95,10 +95,7 @@ class DetectionTask:
                                                shuffle=False, seed=config.seed)
 
     def set_epoch(self, epoch: int) -> None:
-        self.train_dataset.set_epoch(epoch)
-        sampler = getattr(self.train_loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
+        set_loader_epoch(self.train_dataset, self.train_loader, epoch)
 
     def close_mosaic(self) -> None:
         self.train_dataset.close_mosaic()

@@ -8,15 +8,14 @@ with ``--weights``. The dict has the shape of ``zoo.MODEL_ZOO`` (called with ``n
 
 from __future__ import annotations
 
-import difflib
 from functools import partial
 
 from torch import nn
 
-from ..errors import UnknownModelError
 from .backbones.mobilenetv2 import MobileNetV2, mobilenet_v2
 from .backbones.resnet import ResNet, resnet
 from .backbones.shufflenetv2 import ShuffleNetV2, shufflenet_v2
+from .zoo import zoo_entry
 
 CLASSIFIER_IMGSZ = 224  # ImageNet training size; transfer learning works best near it
 
@@ -52,13 +51,7 @@ CLASSIFIER_ZOO = {
 
 
 def _entry(name: str) -> partial:
-    if name in CLASSIFIER_ZOO:
-        return CLASSIFIER_ZOO[name]
-    matches = difflib.get_close_matches(name, list(CLASSIFIER_ZOO), n=3, cutoff=0.4)
-    hint = f"did you mean {', '.join(matches)}? " if matches else ""
-    raise UnknownModelError(
-        f"unknown classification model {name!r}; {hint}available: {', '.join(CLASSIFIER_ZOO)}"
-    )
+    return zoo_entry(CLASSIFIER_ZOO, name, "classification model")
 
 
 def build_classifier(name: str, num_classes: int) -> nn.Module:

@@ -62,15 +62,20 @@ MODEL_ZOO = {
 }
 
 
-def _entry(name: str) -> partial:
-    if name in MODEL_ZOO:
-        return MODEL_ZOO[name]
-    matches = difflib.get_close_matches(name, list(MODEL_ZOO), n=3, cutoff=0.4)
+def zoo_entry(table: dict[str, partial], name: str, kind: str = "model") -> partial:
+    """``table[name]``, or an UnknownModelError that lists close matches and every name."""
+    if name in table:
+        return table[name]
+    matches = difflib.get_close_matches(name, list(table), n=3, cutoff=0.4)
     hint = f"did you mean {', '.join(matches)}? " if matches else ""
     raise UnknownModelError(
-        f"unknown model {name!r}; {hint}available models: {', '.join(MODEL_ZOO)} "
+        f"unknown {kind} {name!r}; {hint}available models: {', '.join(table)} "
         "(run `edgevision models` for the table)"
     )
+
+
+def _entry(name: str) -> partial:
+    return zoo_entry(MODEL_ZOO, name)
 
 
 def build_model(name: str, num_classes: int) -> Detector:

@@ -223,5 +223,5 @@ def test_make_divisible_follows_torchvision_rounding():
 def test_unknown_classifier_lists_close_matches():
     with pytest.raises(UnknownModelError, match="did you mean cls-resnet18"):
         build_classifier("cls-resnet-18", 3)
-    with pytest.raises(UnknownModelError, match="available: cls-shufflenetv2-x0.5"):
+    with pytest.raises(UnknownModelError, match="available models: cls-shufflenetv2-x0.5"):
         default_classifier_imgsz("vgg16")
