@@ -39,8 +39,8 @@ def run_demo(project: str = "runs", name: str = "demo", minutes: float = 7.5, wo
     print(f"data check: exit {code}; stats and plots: {stats_dir}; anchors: {anchors_text.splitlines()[-1]}")
     # Mosaic is a regulariser for long runs; in a few CPU minutes it mostly shrinks objects below what a
     # stride-8 level sees (measured: mAP50 0.11 without vs 0.01 with it at 5 min). Decoded images are
-    # cached in RAM so the loader costs ~1 ms per image. A few minutes allow ~17,000 images: batch 4
-    # without accumulation turns them into ~4,200 optimiser steps, and steps, not images, are what a
+    # cached in RAM so the loader costs ~1 ms per image. 7.5 minutes allow 14,000-17,000 images: batch 4
+    # without accumulation turns them into ~4,000 optimiser steps, and steps, not images, are what a
     # from-scratch detector is short of here (same images/s at batch 4, 8 and 32; mAP50 after 7.5 min:
     # 0.75 / 0.61-0.68 / 0.21 with batch 32 accumulated to 64). The model is far from converged when
     # the clock stops, so the LR stays at its peak after warm-up (lrf=1; the EMA weights are the ones
