@@ -24,7 +24,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check edgevision tests
+	$(BIN)/ruff check edgevision tests benchmarks examples
+	$(BIN)/ruff format --check edgevision tests benchmarks examples
 
 clean-venv:
 	rm -rf $(VENV)

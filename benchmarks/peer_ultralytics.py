@@ -39,10 +39,25 @@ print("PEER_RESULT " + json.dumps({"mAP50-95": float(metrics.box.map), "mAP50": 
 """
 
 
-def run_peer(peer_python: str, data_yaml: Path, imgsz: int, minutes: float, project: Path, workers: int) -> dict:
+def run_peer(
+    peer_python: str, data_yaml: Path, imgsz: int, minutes: float, project: Path, workers: int
+) -> dict:
     env = {**os.environ, "YOLO_OFFLINE": "1"}
-    done = subprocess.run([peer_python, "-c", PEER_DRIVER, str(data_yaml), str(imgsz), str(minutes), str(project),
-                           str(workers)], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [
+            peer_python,
+            "-c",
+            PEER_DRIVER,
+            str(data_yaml),
+            str(imgsz),
+            str(minutes),
+            str(project),
+            str(workers),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("PEER_RESULT ")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"Ultralytics run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -53,19 +68,45 @@ def run_ours(data: Path, imgsz: int, minutes: float, project: Path, workers: int
     from edgevision import api
 
     start = time.perf_counter()
-    summary = api.train(data=str(data), model="nano-s", imgsz=imgsz, epochs=1000, batch=32, mosaic=0.0,
-                        close_mosaic=0, time=minutes, workers=workers, cache="ram", project=str(project),
-                        name="nano-s", exist_ok=True, val_interval=5, verbose=False)
+    summary = api.train(
+        data=str(data),
+        model="nano-s",
+        imgsz=imgsz,
+        epochs=1000,
+        batch=32,
+        mosaic=0.0,
+        close_mosaic=0,
+        time=minutes,
+        workers=workers,
+        cache="ram",
+        project=str(project),
+        name="nano-s",
+        exist_ok=True,
+        val_interval=5,
+        verbose=False,
+    )
     train_seconds = time.perf_counter() - start
-    result = api.evaluate(str(project / "nano-s" / "weights" / "best.pt"), str(data), project=str(project),
-                          name="nano-s-val", exist_ok=True, plots=False)
-    return {"mAP50-95": result["metrics"]["mAP50-95"], "mAP50": result["metrics"]["mAP50"],
-            "epochs": summary["epochs"], "train_seconds": train_seconds}
+    result = api.evaluate(
+        str(project / "nano-s" / "weights" / "best.pt"),
+        str(data),
+        project=str(project),
+        name="nano-s-val",
+        exist_ok=True,
+        plots=False,
+    )
+    return {
+        "mAP50-95": result["metrics"]["mAP50-95"],
+        "mAP50": result["metrics"]["mAP50"],
+        "epochs": summary["epochs"],
+        "train_seconds": train_seconds,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="training budget for each model")
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="training budget for each model"
+    )
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--n-train", type=int, default=600)
@@ -80,13 +121,24 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     voc = api.data_synth(str(out / "voc"), n_train=args.n_train, n_val=args.n_val, seed=0)
     api.data_convert(str(voc), "yolo", str(out / "yolo"))
-    peer = run_peer(args.peer_python, out / "yolo" / "data.yaml", args.imgsz, args.minutes, out / "runs", args.workers)
+    peer = run_peer(
+        args.peer_python,
+        out / "yolo" / "data.yaml",
+        args.imgsz,
+        args.minutes,
+        out / "runs",
+        args.workers,
+    )
     ours = run_ours(voc, args.imgsz, args.minutes, out / "runs", args.workers)
-    print(f"\n{'model':<10} {'epochs':>6} {'img/s':>7} {'mAP50-95':>9} {'mAP50':>7}   ({args.minutes} min budget, "
-          f"imgsz {args.imgsz}, {args.n_train} train / {args.n_val} val images)")
+    print(
+        f"\n{'model':<10} {'epochs':>6} {'img/s':>7} {'mAP50-95':>9} {'mAP50':>7}   ({args.minutes} min budget, "
+        f"imgsz {args.imgsz}, {args.n_train} train / {args.n_val} val images)"
+    )
     for name, result in (("nano-s", ours), ("YOLO11n", peer)):
         rate = result["epochs"] * args.n_train / result["train_seconds"]
-        print(f"{name:<10} {result['epochs']:>6} {rate:>7.1f} {result['mAP50-95']:>9.4f} {result['mAP50']:>7.4f}")
+        print(
+            f"{name:<10} {result['epochs']:>6} {rate:>7.1f} {result['mAP50-95']:>9.4f} {result['mAP50']:>7.4f}"
+        )
 
 
 if __name__ == "__main__":

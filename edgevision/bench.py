@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ConfigError
-from .fileio import atomic_write_text
+from edgevision.errors import ConfigError
+from edgevision.fileio import atomic_write_text
 
 SGEMM_SIZE = 512  # fits in L2: measures arithmetic, not memory bandwidth
 
@@ -104,7 +104,7 @@ def _onnx_matmul(size: int, threads: int):
     import onnx
     from onnx import TensorProto, helper
 
-    from .runtime.session import onnxruntime
+    from edgevision.runtime.session import onnxruntime
 
     matrices = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "abc"]
     graph = helper.make_graph(
@@ -166,13 +166,13 @@ def cached_latency(name: str, imgsz: int, threads: int = 2) -> dict | None:
 
 def _model_for(model: str | None, weights: str | None, num_classes: int):
     if weights:
-        from .api import load_detector
+        from edgevision.api import load_detector
 
         detector, meta = load_detector(weights)
         return detector, meta
     if not model:
         raise ConfigError("bench needs --model NAME (a zoo model) or --weights W.pt")
-    from .models.zoo import build_model
+    from edgevision.models.zoo import build_model
 
     detector = build_model(model, num_classes).eval()
     meta = {
@@ -215,10 +215,10 @@ def bench(
     """
     import copy
 
-    from .export.onnx import export_model
-    from .models.blocks import fuse_conv_bn
-    from .models.zoo import count_flops, count_parameters
-    from .runtime.session import open_session
+    from edgevision.export.onnx import export_model
+    from edgevision.models.blocks import fuse_conv_bn
+    from edgevision.models.zoo import count_flops, count_parameters
+    from edgevision.runtime.session import open_session
 
     detector, meta = _model_for(model, weights, num_classes)
     imgsz = imgsz or int(meta.get("imgsz") or detector.default_imgsz)
@@ -259,7 +259,7 @@ def bench(
 
 
 def _quantized(fp32: Path, data: str | None, imgsz: int) -> Path:
-    from .export.quantize import (
+    from edgevision.export.quantize import (
         ImageCalibrationReader,
         calibration_images,
         int8_path_for,

@@ -7,9 +7,9 @@ import difflib
 import sys
 from dataclasses import fields
 
-from . import __version__
-from .config import TrainConfig
-from .errors import ConfigError, EdgevisionError
+from edgevision import __version__
+from edgevision.config import TrainConfig
+from edgevision.errors import ConfigError, EdgevisionError
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
@@ -19,39 +19,71 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
         value = getattr(defaults, f.name)
         flag = f"--{f.name.replace('_', '-')}"
         if isinstance(value, bool):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=value)
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=value
+            )
         else:
             parser.add_argument(flag, dest=f.name, type=type(value), default=value)
 
 
 def _cmd_train(args) -> int:
-    from .api import train
+    from edgevision.api import train
 
     options = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     summary = train(**options)
-    print(f"done: {summary['epochs']} epochs in {summary['minutes']:.1f} min; run folder {summary['run_dir']}")
+    print(
+        f"done: {summary['epochs']} epochs in {summary['minutes']:.1f} min; run folder {summary['run_dir']}"
+    )
     return 0
 
 
 def _cmd_val(args) -> int:
-    from .api import evaluate
+    from edgevision.api import evaluate
 
-    result = evaluate(args.weights, args.data, split=args.split, batch=args.batch, imgsz=args.imgsz, conf=args.conf,
-                      iou=args.iou, max_det=args.max_det, device=args.device, workers=args.workers,
-                      project=args.project, name=args.name, exist_ok=args.exist_ok, save_json=args.save_json)
+    result = evaluate(
+        args.weights,
+        args.data,
+        split=args.split,
+        batch=args.batch,
+        imgsz=args.imgsz,
+        conf=args.conf,
+        iou=args.iou,
+        max_det=args.max_det,
+        device=args.device,
+        workers=args.workers,
+        project=args.project,
+        name=args.name,
+        exist_ok=args.exist_ok,
+        save_json=args.save_json,
+    )
     print(result["text"])
     return 0
 
 
 def _cmd_predict(args) -> int:
-    from .api import predict
+    from edgevision.api import predict
 
-    results = predict(args.weights, args.source, imgsz=args.imgsz, conf=args.conf, iou=args.iou,
-                      max_det=args.max_det, device=args.device, save=args.save, save_json=args.save_json,
-                      project=args.project, name=args.name, exist_ok=args.exist_ok, topk=args.topk)
+    results = predict(
+        args.weights,
+        args.source,
+        imgsz=args.imgsz,
+        conf=args.conf,
+        iou=args.iou,
+        max_det=args.max_det,
+        device=args.device,
+        save=args.save,
+        save_json=args.save_json,
+        project=args.project,
+        name=args.name,
+        exist_ok=args.exist_ok,
+        topk=args.topk,
+    )
     for r in results:
         if hasattr(r, "probabilities"):  # classification: top-k labels
-            print(f"{r.path}: " + ", ".join(f"{n} {p:.2f}" for n, p in zip(r.labels, r.probabilities, strict=True)))
+            print(
+                f"{r.path}: "
+                + ", ".join(f"{n} {p:.2f}" for n, p in zip(r.labels, r.probabilities, strict=True))
+            )
             continue
         counts = {name: r.labels.count(name) for name in dict.fromkeys(r.labels)}
         found = ", ".join(f"{n} {name}" for name, n in counts.items()) or "nothing"
@@ -60,100 +92,160 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_models(args) -> int:
-    from .api import list_models
+    from edgevision.api import list_models
 
     rows = list_models()
-    print(f"{'name':<22} {'task':<8} {'imgsz':>5} {'params':>10} {'GFLOPs':>8}  measured latency (bench)")
+    print(
+        f"{'name':<22} {'task':<8} {'imgsz':>5} {'params':>10} {'GFLOPs':>8}  measured latency (bench)"
+    )
     for row in rows:
         latency = row.get("latency_ms") or {}
         measured = "  ".join(f"{engine} {ms:.2f} ms" for engine, ms in latency.items()) or "-"
-        print(f"{row['name']:<22} {row['task']:<8} {row['imgsz']:>5} {row['params']:>10,} {row['gflops']:>8.3f}  "
-              f"{measured}")
+        print(
+            f"{row['name']:<22} {row['task']:<8} {row['imgsz']:>5} {row['params']:>10,} {row['gflops']:>8.3f}  "
+            f"{measured}"
+        )
     return 0
 
 
 def _cmd_export(args) -> int:
-    from .api import export
+    from edgevision.api import export
 
-    export(args.weights, format=args.format, imgsz=args.imgsz, nms=args.nms, dynamic=args.dynamic, int8=args.int8,
-           data=args.data, opset=args.opset, max_det=args.max_det, conf=args.conf, iou=args.iou, out=args.out,
-           simplify=args.simplify, calibration_images=args.calibration_images)
+    export(
+        args.weights,
+        format=args.format,
+        imgsz=args.imgsz,
+        nms=args.nms,
+        dynamic=args.dynamic,
+        int8=args.int8,
+        data=args.data,
+        opset=args.opset,
+        max_det=args.max_det,
+        conf=args.conf,
+        iou=args.iou,
+        out=args.out,
+        simplify=args.simplify,
+        calibration_images=args.calibration_images,
+    )
     return 0
 
 
 def _cmd_bench(args) -> int:
-    from .api import bench
-    from .bench import format_bench
+    from edgevision.api import bench
+    from edgevision.bench import format_bench
 
-    print(format_bench(bench(model=args.model, weights=args.weights, imgsz=args.imgsz, threads=args.threads,
-                             runs=args.runs, warmup=args.warmup, int8=args.int8, data=args.data,
-                             pytorch=args.pytorch)))
+    print(
+        format_bench(
+            bench(
+                model=args.model,
+                weights=args.weights,
+                imgsz=args.imgsz,
+                threads=args.threads,
+                runs=args.runs,
+                warmup=args.warmup,
+                int8=args.int8,
+                data=args.data,
+                pytorch=args.pytorch,
+            )
+        )
+    )
     return 0
 
 
 def _cmd_demo(args) -> int:
-    from .demo import run_demo
+    from edgevision.demo import run_demo
 
-    report = run_demo(project=args.project, name=args.name, minutes=args.minutes, workers=args.workers)
+    report = run_demo(
+        project=args.project, name=args.name, minutes=args.minutes, workers=args.workers
+    )
     print(report)
     return 0
 
 
 def _cmd_data_check(args) -> int:
-    from .api import data_check
+    from edgevision.api import data_check
 
-    code, text = data_check(args.data, deep=args.deep, fix=args.fix, out=args.out, in_place=args.in_place,
-                            workers=args.workers, json_path=args.json)
+    code, text = data_check(
+        args.data,
+        deep=args.deep,
+        fix=args.fix,
+        out=args.out,
+        in_place=args.in_place,
+        workers=args.workers,
+        json_path=args.json,
+    )
     print(text)
     return code
 
 
 def _cmd_data_stats(args) -> int:
-    from .api import data_stats
+    from edgevision.api import data_stats
 
-    text, out = data_stats(args.data, split=args.split, project=args.project, name=args.name,
-                           exist_ok=args.exist_ok)
+    text, out = data_stats(
+        args.data, split=args.split, project=args.project, name=args.name, exist_ok=args.exist_ok
+    )
     print(f"{text}\nreport and plots: {out}")
     return 0
 
 
 def _cmd_data_split(args) -> int:
-    from .api import data_split
+    from edgevision.api import data_split
 
     print(data_split(args.data, val=args.val, test=args.test, seed=args.seed, force=args.force))
     return 0
 
 
 def _cmd_data_convert(args) -> int:
-    from .api import data_convert
+    from edgevision.api import data_convert
 
     out, issues = data_convert(args.data, args.to, args.out)
     for issue in issues:
         print(f"  {issue}")
-    print(f"converted to {args.to}: {out}" + (f" ({len(issues)} data issues listed above)" if issues else ""))
+    print(
+        f"converted to {args.to}: {out}"
+        + (f" ({len(issues)} data issues listed above)" if issues else "")
+    )
     return 0
 
 
 def _cmd_data_anchors(args) -> int:
-    from .api import data_anchors
+    from edgevision.api import data_anchors
 
-    print(data_anchors(args.data, k=args.k, imgsz=args.imgsz, restarts=args.restarts,
-                       generations=args.generations, seed=args.seed, project=args.project, name=args.name,
-                       exist_ok=args.exist_ok))
+    print(
+        data_anchors(
+            args.data,
+            k=args.k,
+            imgsz=args.imgsz,
+            restarts=args.restarts,
+            generations=args.generations,
+            seed=args.seed,
+            project=args.project,
+            name=args.name,
+            exist_ok=args.exist_ok,
+        )
+    )
     return 0
 
 
 def _cmd_data_synth(args) -> int:
-    from .api import data_synth
+    from edgevision.api import data_synth
 
-    out = data_synth(args.out, task=args.task, n_train=args.n_train, n_val=args.n_val, seed=args.seed,
-                     force=args.force)
+    out = data_synth(
+        args.out,
+        task=args.task,
+        n_train=args.n_train,
+        n_val=args.n_val,
+        seed=args.seed,
+        force=args.force,
+    )
     print(f"demo dataset written: {out}")
     return 0
 
 
 def _add_data_commands(commands) -> None:
-    data = commands.add_parser("data", help="check, fix, describe, split, convert, cluster, synthesise data")
+    data = commands.add_parser(
+        "data", help="check, fix, describe, split, convert, cluster, synthesise data"
+    )
     sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
 
     p = sub.add_parser("check", help="the data doctor: every defect with file and fix")
@@ -161,7 +253,12 @@ def _add_data_commands(commands) -> None:
     p.add_argument("--deep", action="store_true", help="decode every image (default reads headers)")
     p.add_argument("--fix", action="store_true", help="repair what can be repaired")
     p.add_argument("--out", default="", help="with --fix: write a fixed copy here")
-    p.add_argument("--in-place", dest="in_place", action="store_true", help="with --fix: edit, keeping .bak files")
+    p.add_argument(
+        "--in-place",
+        dest="in_place",
+        action="store_true",
+        help="with --fix: edit, keeping .bak files",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", default="", help="also write the report as JSON to this file")
     p.set_defaults(handler=_cmd_data_check)
@@ -186,12 +283,16 @@ def _add_data_commands(commands) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(handler=_cmd_data_convert)
 
-    p = sub.add_parser("anchors", help="k-means (1 - IoU) anchors with mean IoU and best possible recall")
+    p = sub.add_parser(
+        "anchors", help="k-means (1 - IoU) anchors with mean IoU and best possible recall"
+    )
     p.add_argument("data")
     p.add_argument("-k", type=int, default=9)
     p.add_argument("--imgsz", type=int, default=416)
     p.add_argument("--restarts", type=int, default=10)
-    p.add_argument("--generations", type=int, default=300, help="genetic refinement steps (0 = off)")
+    p.add_argument(
+        "--generations", type=int, default=300, help="genetic refinement steps (0 = off)"
+    )
     p.add_argument("--seed", type=int, default=0)
     _add_output_flags(p, "anchors")
     p.set_defaults(handler=_cmd_data_anchors)
@@ -202,7 +303,9 @@ def _add_data_commands(commands) -> None:
     p.add_argument("--n-train", dest="n_train", type=int, default=600)
     p.add_argument("--n-val", dest="n_val", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true", help="replace an earlier synthetic dataset there")
+    p.add_argument(
+        "--force", action="store_true", help="replace an earlier synthetic dataset there"
+    )
     p.set_defaults(handler=_cmd_data_synth)
     data.set_defaults(handler=lambda args: (data.print_help(), 2)[1])
 
@@ -214,7 +317,9 @@ def _add_output_flags(p: argparse.ArgumentParser, name: str) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgevision", description="Lightweight vision models for your own data.")
+    parser = argparse.ArgumentParser(
+        prog="edgevision", description="Lightweight vision models for your own data."
+    )
     parser.add_argument("--version", action="version", version=f"edgevision {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -241,13 +346,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=int, default=5, help="classification: classes per image")
     p.set_defaults(handler=_cmd_predict)
 
-    p = commands.add_parser("export", help="export to ONNX (parity-checked; --nms in graph; --int8)")
+    p = commands.add_parser(
+        "export", help="export to ONNX (parity-checked; --nms in graph; --int8)"
+    )
     p.add_argument("--weights", required=True)
     p.add_argument("--format", default="onnx", choices=["onnx"])
     p.add_argument("--imgsz", type=int, default=0, help="0 = the size the model was trained at")
     p.add_argument("--nms", action="store_true", help="decode + NonMaxSuppression inside the graph")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch and image size")
-    p.add_argument("--int8", action="store_true", help="also write a static INT8 (QDQ) model; needs --data")
+    p.add_argument(
+        "--int8", action="store_true", help="also write a static INT8 (QDQ) model; needs --data"
+    )
     p.add_argument("--data", default="", help="calibration images for --int8 (and parity samples)")
     p.add_argument("--calibration-images", dest="calibration_images", type=int, default=100)
     p.add_argument("--opset", type=int, default=17)
@@ -276,7 +385,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo", help="synthesise data, train nano-s, validate, predict, report")
     p.add_argument("--project", default="runs")
     p.add_argument("--name", default="demo")
-    p.add_argument("--minutes", type=float, default=7.5, help="training budget (the whole demo stays under 10)")
+    p.add_argument(
+        "--minutes", type=float, default=7.5, help="training budget (the whole demo stays under 10)"
+    )
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(handler=_cmd_demo)
     return parser
@@ -288,7 +399,9 @@ def _add_inference_flags(p: argparse.ArgumentParser, conf: float, iou: float, pr
     p.add_argument("--iou", type=float, default=iou)
     p.add_argument("--max-det", dest="max_det", type=int, default=300)
     p.add_argument("--device", default="")
-    p.add_argument("--save-json", dest="save_json", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--save-json", dest="save_json", action=argparse.BooleanOptionalAction, default=True
+    )
     p.add_argument("--project", default=project)
     p.add_argument("--name", default="exp")
     p.add_argument("--exist-ok", dest="exist_ok", action="store_true")
@@ -301,8 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     known = set(parser._subparsers._group_actions[0].choices)  # noqa: SLF001 (argparse has no public API)
     if argv and not argv[0].startswith("-") and argv[0] not in known:
         close = difflib.get_close_matches(argv[0], sorted(known), n=2)
-        print(f"edgevision: unknown command {argv[0]!r}" + (f"; did you mean {' or '.join(close)}?" if close else ""),
-              file=sys.stderr)
+        print(
+            f"edgevision: unknown command {argv[0]!r}"
+            + (f"; did you mean {' or '.join(close)}?" if close else ""),
+            file=sys.stderr,
+        )
         return 2
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import asdict, dataclass, fields
 
-from .errors import ConfigError
+from edgevision.errors import ConfigError
 
 
 @dataclass
@@ -23,7 +23,9 @@ class TrainConfig:
     imgsz: int = 0  # square input size; 0 = the model's default
     batch: int = 32  # images per optimiser step (per process under DDP)
     nbs: int = 64  # nominal batch: gradients accumulate until this many images, like Ultralytics
-    optimizer: str = "auto"  # auto | sgd | adamw (auto: AdamW below 10k iterations or --time <= 60, else SGD)
+    optimizer: str = (
+        "auto"  # auto | sgd | adamw (auto: AdamW below 10k iterations or --time <= 60, else SGD)
+    )
     lr0: float = 0.0  # initial learning rate; 0 = optimiser's default (SGD 0.01, AdamW 0.002)
     lrf: float = 0.05  # final learning rate as a fraction of lr0 (cosine schedule)
     momentum: float = 0.937  # SGD momentum / Adam beta1
@@ -38,7 +40,9 @@ class TrainConfig:
     workers: int = 2  # data-loading worker processes
     sync_bn: bool = False  # synchronise BatchNorm statistics across DDP processes (CUDA only)
     seed: int = 0  # seed for every random choice (data order, augmentation, init)
-    deterministic: bool = False  # force torch deterministic algorithms (slower on CPU; CPU runs repeat without it)
+    deterministic: bool = (
+        False  # force torch deterministic algorithms (slower on CPU; CPU runs repeat without it)
+    )
     project: str = "runs/train"  # parent folder of run folders
     name: str = "exp"  # run folder name under project
     exist_ok: bool = False  # reuse project/name instead of creating name2, name3, ...

@@ -12,18 +12,26 @@ from pathlib import Path
 
 import cv2
 
-from .fileio import atomic_write_text
+from edgevision.fileio import atomic_write_text
 
 
-def run_demo(project: str = "runs", name: str = "demo", minutes: float = 7.5, workers: int = 2,
-             n_train: int = 600, n_val: int = 150, model: str = "nano-s", imgsz: int = 320) -> str:
+def run_demo(
+    project: str = "runs",
+    name: str = "demo",
+    minutes: float = 7.5,
+    workers: int = 2,
+    n_train: int = 600,
+    n_val: int = 150,
+    model: str = "nano-s",
+    imgsz: int = 320,
+) -> str:
     """Run the demo; returns the report text (also written to ``project/name/report.md``)."""
-    from . import api
-    from .data.formats.voc import read_voc
-    from .data.imageio import read_image
-    from .data.synth import synthesize_detection
-    from .engine.predictor import Predictor
-    from .viz.draw import draw_detections, image_grid
+    from edgevision import api
+    from edgevision.data.formats.voc import read_voc
+    from edgevision.data.imageio import read_image
+    from edgevision.data.synth import synthesize_detection
+    from edgevision.engine.predictor import Predictor
+    from edgevision.viz.draw import draw_detections, image_grid
 
     start = time.perf_counter()
     root = Path(project) / name
@@ -33,10 +41,21 @@ def run_demo(project: str = "runs", name: str = "demo", minutes: float = 7.5, wo
         synthesize_detection(data, n_train=n_train, n_val=n_val, seed=0, force=True)
     code, check_text = api.data_check(str(data))
     print(check_text.splitlines()[-1])
-    stats_text, stats_dir = api.data_stats(str(data), project=str(root), name="stats", exist_ok=True)
-    anchors_text = api.data_anchors(str(data), k=9, imgsz=imgsz, generations=100, project=str(root),
-                                    name="anchors", exist_ok=True)
-    print(f"data check: exit {code}; stats and plots: {stats_dir}; anchors: {anchors_text.splitlines()[-1]}")
+    stats_text, stats_dir = api.data_stats(
+        str(data), project=str(root), name="stats", exist_ok=True
+    )
+    anchors_text = api.data_anchors(
+        str(data),
+        k=9,
+        imgsz=imgsz,
+        generations=100,
+        project=str(root),
+        name="anchors",
+        exist_ok=True,
+    )
+    print(
+        f"data check: exit {code}; stats and plots: {stats_dir}; anchors: {anchors_text.splitlines()[-1]}"
+    )
     # Mosaic is a regulariser for long runs; in a few CPU minutes it mostly shrinks objects below what a
     # stride-8 level sees (measured: mAP50 0.11 without vs 0.01 with it at 5 min). Decoded images are
     # cached in RAM so the loader costs ~1 ms per image. 7.5 minutes allow 14,000-17,000 images: batch 4
@@ -45,44 +64,71 @@ def run_demo(project: str = "runs", name: str = "demo", minutes: float = 7.5, wo
     # 0.75 / 0.61-0.68 / 0.21 with batch 32 accumulated to 64). The model is far from converged when
     # the clock stops, so the LR stays at its peak after warm-up (lrf=1; the EMA weights are the ones
     # kept): decaying it only stopped learning early (0.78 vs 0.75, benchmarks/RESULTS.md).
-    summary = api.train(data=str(data), model=model, imgsz=imgsz, epochs=300, batch=4, nbs=4, lrf=1.0,
-                        mosaic=0.0, close_mosaic=0, time=minutes, workers=workers, cache="ram", project=str(root),
-                        name="train", exist_ok=True, val_interval=5)
+    summary = api.train(
+        data=str(data),
+        model=model,
+        imgsz=imgsz,
+        epochs=300,
+        batch=4,
+        nbs=4,
+        lrf=1.0,
+        mosaic=0.0,
+        close_mosaic=0,
+        time=minutes,
+        workers=workers,
+        cache="ram",
+        project=str(root),
+        name="train",
+        exist_ok=True,
+        val_interval=5,
+    )
     train_minutes = summary["minutes"]
     run_dir = Path(summary["run_dir"])
     best = run_dir / "weights" / "best.pt"
-    metrics = api.evaluate(str(best), str(data), split="val", project=str(root), name="val", exist_ok=True)
+    metrics = api.evaluate(
+        str(best), str(data), split="val", project=str(root), name="val", exist_ok=True
+    )
     val_set, _ = read_voc(data, split="val")
     detector, meta = api.load_detector(best)
-    predictor = Predictor(detector, meta["class_names"], meta["imgsz"], api.select_device(""), conf=0.3)
+    predictor = Predictor(
+        detector, meta["class_names"], meta["imgsz"], api.select_device(""), conf=0.3
+    )
     shown = val_set.records[:12]
     images = [read_image(r.image_path) for r in shown]
     predictor.predict_images(images[:1], ["warm-up"])
     t0 = time.perf_counter()
-    results = [predictor.predict_images([image], [str(r.image_path)])[0] for image, r in zip(images, shown, strict=True)]
+    results = [
+        predictor.predict_images([image], [str(r.image_path)])[0]
+        for image, r in zip(images, shown, strict=True)
+    ]
     ms_per_image = (time.perf_counter() - t0) * 1000 / len(images)
-    drawn = [draw_detections(image, r.boxes, r.classes, r.scores, r.class_names) for image, r in zip(images, results, strict=True)]
+    drawn = [
+        draw_detections(image, r.boxes, r.classes, r.scores, r.class_names)
+        for image, r in zip(images, results, strict=True)
+    ]
     grid_path = root / "predictions.png"
     cv2.imwrite(str(grid_path), cv2.cvtColor(image_grid(drawn, columns=4), cv2.COLOR_RGB2BGR))
     images_seen = summary["epochs"] * n_train
-    report = "\n".join([
-        "# edgevision demo",
-        "",
-        f"model {model} at {imgsz} px, trained {summary['epochs']} epochs in {train_minutes:.1f} min on the CPU "
-        f"({images_seen / max(train_minutes * 60, 1e-9):.1f} images/s including validation)",
-        "",
-        metrics["text"],
-        "",
-        f"predict: {ms_per_image:.1f} ms per image (PyTorch eager, batch 1: letterbox, model, decode, NMS)",
-        "",
-        f"data: {data} (data check exit code {code}: {check_text.splitlines()[-1].strip()})",
-        f"data stats and plots: {stats_dir}",
-        f"anchors (k=9 at {imgsz}): {anchors_text.splitlines()[-1]}",
-        f"training run: {run_dir} (results.csv, results.png, weights/best.pt, TensorBoard events)",
-        f"validation: {metrics['run_dir']}",
-        f"predictions grid: {grid_path}",
-        f"total demo time: {(time.perf_counter() - start) / 60:.1f} min",
-        "",
-    ])
+    report = "\n".join(
+        [
+            "# edgevision demo",
+            "",
+            f"model {model} at {imgsz} px, trained {summary['epochs']} epochs in {train_minutes:.1f} min on the CPU "
+            f"({images_seen / max(train_minutes * 60, 1e-9):.1f} images/s including validation)",
+            "",
+            metrics["text"],
+            "",
+            f"predict: {ms_per_image:.1f} ms per image (PyTorch eager, batch 1: letterbox, model, decode, NMS)",
+            "",
+            f"data: {data} (data check exit code {code}: {check_text.splitlines()[-1].strip()})",
+            f"data stats and plots: {stats_dir}",
+            f"anchors (k=9 at {imgsz}): {anchors_text.splitlines()[-1]}",
+            f"training run: {run_dir} (results.csv, results.png, weights/best.pt, TensorBoard events)",
+            f"validation: {metrics['run_dir']}",
+            f"predictions grid: {grid_path}",
+            f"total demo time: {(time.perf_counter() - start) / 60:.1f} min",
+            "",
+        ]
+    )
     atomic_write_text(root / "report.md", report)
     return report

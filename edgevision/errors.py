@@ -16,7 +16,9 @@ class DataError(EdgevisionError, ValueError):
     ``Annotations/0042.xml:7: <width> "1920.0" is not an integer; run edgevision data check --fix``.
     """
 
-    def __init__(self, path: str | Path | None, reason: str, hint: str = "", line: int | None = None):
+    def __init__(
+        self, path: str | Path | None, reason: str, hint: str = "", line: int | None = None
+    ):
         self.path = Path(path) if path is not None else None
         self.reason = reason
         self.hint = hint

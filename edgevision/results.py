@@ -40,11 +40,13 @@ class Detections:
         rows = []
         for box, score, cls in zip(self.boxes, self.scores, self.classes, strict=True):
             x0, y0, x1, y1 = (float(v) for v in box)
-            rows.append({
-                "file_name": Path(self.image_path).name if self.image_path else "",
-                "category_id": int(cls) + 1,
-                "category": self.class_names[int(cls)] if self.class_names else str(int(cls)),
-                "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
-                "score": round(float(score), 5),
-            })
+            rows.append(
+                {
+                    "file_name": Path(self.image_path).name if self.image_path else "",
+                    "category_id": int(cls) + 1,
+                    "category": self.class_names[int(cls)] if self.class_names else str(int(cls)),
+                    "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
+                    "score": round(float(score), 5),
+                }
+            )
         return rows

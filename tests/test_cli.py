@@ -37,8 +37,24 @@ def test_stats_anchors_split_convert(voc, tmp_path, capsys):
     runs = str(tmp_path / "runs")
     assert main(["data", "stats", str(voc), "--project", runs]) == 0
     assert (tmp_path / "runs" / "stats" / "stats.json").is_file()
-    assert main(["data", "anchors", str(voc), "-k", "3", "--imgsz", "160", "--generations", "0",
-                 "--project", runs]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "anchors",
+                str(voc),
+                "-k",
+                "3",
+                "--imgsz",
+                "160",
+                "--generations",
+                "0",
+                "--project",
+                runs,
+            ]
+        )
+        == 0
+    )
     assert "best possible recall" in capsys.readouterr().out
     assert main(["data", "split", str(voc)]) == 1  # existing split files are not overwritten
     assert "--force" in capsys.readouterr().err
@@ -61,5 +77,7 @@ def test_unknown_model_lists_close_matches(voc, capsys):
 
 
 def test_console_script_and_module_entry_points():
-    result = subprocess.run([sys.executable, "-m", "edgevision", "--version"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "edgevision", "--version"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and "0.1.0" in result.stdout

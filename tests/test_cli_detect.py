@@ -8,8 +8,22 @@ from edgevision.cli import main
 from edgevision.data.convert import convert_dataset
 from edgevision.data.synth import synthesize_detection
 
-TRAIN = ["--model", "nano-s", "--epochs", "1", "--imgsz", "64", "--batch", "4", "--workers", "0", "--no-plots",
-         "--no-verbose", "--seed", "3"]
+TRAIN = [
+    "--model",
+    "nano-s",
+    "--epochs",
+    "1",
+    "--imgsz",
+    "64",
+    "--batch",
+    "4",
+    "--workers",
+    "0",
+    "--no-plots",
+    "--no-verbose",
+    "--seed",
+    "3",
+]
 FORMATS = ("voc", "coco", "yolo")
 
 
@@ -17,15 +31,24 @@ FORMATS = ("voc", "coco", "yolo")
 def datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("formats")
     voc = synthesize_detection(root / "voc", n_train=8, n_val=4, width_range=(64, 96), seed=5)
-    return {"voc": voc, "coco": convert_dataset(voc, "coco", root / "coco"),
-            "yolo": convert_dataset(voc, "yolo", root / "yolo")}
+    return {
+        "voc": voc,
+        "coco": convert_dataset(voc, "coco", root / "coco"),
+        "yolo": convert_dataset(voc, "yolo", root / "yolo"),
+    }
 
 
 @pytest.fixture(scope="module")
 def runs(datasets, tmp_path_factory):
     project = tmp_path_factory.mktemp("runs")
     for fmt in FORMATS:
-        assert main(["train", "--data", str(datasets[fmt]), "--project", str(project), "--name", fmt] + TRAIN) == 0
+        assert (
+            main(
+                ["train", "--data", str(datasets[fmt]), "--project", str(project), "--name", fmt]
+                + TRAIN
+            )
+            == 0
+        )
     return project
 
 
@@ -35,7 +58,9 @@ def test_train_writes_a_run_on_every_format(runs, fmt):
     run = runs / fmt
     assert (run / "weights" / "last.pt").is_file() and (run / "weights" / "best.pt").is_file()
     assert (run / "results.csv").read_text().count("\n") == 2  # header + one epoch
-    assert "mAP50-95" in (run / "results.csv").read_text().splitlines()[0]  # validated on the val split
+    assert (
+        "mAP50-95" in (run / "results.csv").read_text().splitlines()[0]
+    )  # validated on the val split
 
 
 @pytest.mark.slow
@@ -44,15 +69,36 @@ def test_val_of_one_model_is_the_same_on_every_format(datasets, runs, tmp_path):
     weights = str(runs / "voc" / "weights" / "best.pt")
     stats = {}
     for fmt in FORMATS:
-        assert main(["val", "--weights", weights, "--data", str(datasets[fmt]), "--project", str(tmp_path),
-                     "--name", fmt, "--workers", "0"]) == 0
+        assert (
+            main(
+                [
+                    "val",
+                    "--weights",
+                    weights,
+                    "--data",
+                    str(datasets[fmt]),
+                    "--project",
+                    str(tmp_path),
+                    "--name",
+                    fmt,
+                    "--workers",
+                    "0",
+                ]
+            )
+            == 0
+        )
         stats[fmt] = json.loads((tmp_path / fmt / "metrics.json").read_text())
         assert (tmp_path / fmt / "predictions.json").is_file()
-    assert stats["voc"]["AR100"] > 0  # the one-epoch model finds something: the comparison has teeth
+    assert (
+        stats["voc"]["AR100"] > 0
+    )  # the one-epoch model finds something: the comparison has teeth
     for fmt in ("coco", "yolo"):
         for key in ("mAP50-95", "mAP50", "AR100"):
             # YOLO stores normalised centres: boxes come back within float rounding of the VOC ones.
-            assert stats[fmt][key] == pytest.approx(stats["voc"][key], rel=1e-3, abs=1e-9), (fmt, key)
+            assert stats[fmt][key] == pytest.approx(stats["voc"][key], rel=1e-3, abs=1e-9), (
+                fmt,
+                key,
+            )
 
 
 @pytest.mark.slow
@@ -60,8 +106,25 @@ def test_val_of_one_model_is_the_same_on_every_format(datasets, runs, tmp_path):
 def test_predict_on_the_images_of_every_format(datasets, runs, fmt, tmp_path):
     source = next(p for p in sorted(datasets[fmt].rglob("*.jpg")))
     weights = str(runs / fmt / "weights" / "best.pt")
-    assert main(["predict", "--weights", weights, "--source", str(source), "--save-json", "--conf", "0.0",
-                 "--project", str(tmp_path), "--name", "p"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--weights",
+                weights,
+                "--source",
+                str(source),
+                "--save-json",
+                "--conf",
+                "0.0",
+                "--project",
+                str(tmp_path),
+                "--name",
+                "p",
+            ]
+        )
+        == 0
+    )
     saved = sorted((tmp_path / "p").rglob("*"))
     assert any(p.suffix == ".json" for p in saved)
     assert any(p.suffix == ".jpg" for p in saved)

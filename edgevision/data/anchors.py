@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from ..fileio import atomic_write
-from ..ops.boxes import box_area, box_iou_numpy, order_corners, xyxy_to_xywh
-from .records import RecordSet
+from edgevision.data.records import RecordSet
+from edgevision.errors import ConfigError, DataError
+from edgevision.fileio import atomic_write
+from edgevision.ops.boxes import box_area, box_iou_numpy, order_corners, xyxy_to_xywh
 
 
 def wh_iou(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:

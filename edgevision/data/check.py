@@ -23,13 +23,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import issues as kinds
-from .check_boxes import box_issues
-from .check_images import ImageInfo, ImageInspection, effective_size, image_issues
-from .check_read import read_whole_dataset
-from .imageio import IMAGE_SUFFIXES
-from .issues import Issue
-from .records import ImageRecord, RecordSet
+from edgevision.data import issues as kinds
+from edgevision.data.check_boxes import box_issues
+from edgevision.data.check_images import ImageInfo, ImageInspection, effective_size, image_issues
+from edgevision.data.check_read import read_whole_dataset
+from edgevision.data.imageio import IMAGE_SUFFIXES
+from edgevision.data.issues import Issue
+from edgevision.data.records import ImageRecord, RecordSet
 
 # What ``--fix`` does about each kind; shown in the summary table so the user knows before fixing.
 FIX_ACTION = {
@@ -185,7 +185,7 @@ def check_dataset(
 
 def _voc_image_files(data: str | Path) -> list[Path]:
     """The image files of a plain VOC root, named as the VOC reader names them; else []."""
-    from .formats import detect_format
+    from edgevision.data.formats import detect_format
 
     image_dir = os.path.join(os.path.abspath(data), "JPEGImages")
     if not os.path.isdir(image_dir) or detect_format(data) != "voc":

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ops.boxes import box_area, box_iou_numpy, clip_boxes, order_corners
-from . import issues as kinds
-from .check_read import object_indices
-from .issues import Issue
-from .records import ImageRecord
+from edgevision.data import issues as kinds
+from edgevision.data.check_read import object_indices
+from edgevision.data.issues import Issue
+from edgevision.data.records import ImageRecord
+from edgevision.ops.boxes import box_area, box_iou_numpy, clip_boxes, order_corners
 
 DUPLICATE_IOU = 0.99  # same class and at least this IoU with an earlier box: a double click
 

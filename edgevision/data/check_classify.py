@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from . import issues as kinds
-from .classify import SPLIT_NAMES, VAL_FRACTION, assign_splits, read_entries
-from .imageio import IMAGE_SUFFIXES, read_image, read_image_size
-from .issues import Issue
+from edgevision.data import issues as kinds
+from edgevision.data.classify import SPLIT_NAMES, VAL_FRACTION, assign_splits, read_entries
+from edgevision.data.imageio import IMAGE_SUFFIXES, read_image, read_image_size
+from edgevision.data.issues import Issue
+from edgevision.errors import DataError
 
 EMPTY_CLASS = "empty_class"  # a class folder / label without a single readable training image
 IMBALANCE_RATIO = 10.0  # largest / smallest class beyond this is flagged in the report

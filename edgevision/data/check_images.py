@@ -19,11 +19,11 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..errors import DataError
-from . import issues as kinds
-from .imageio import exif_orientation, read_image, read_image_size
-from .issues import Issue
-from .records import ImageRecord
+from edgevision.data import issues as kinds
+from edgevision.data.imageio import exif_orientation, read_image, read_image_size
+from edgevision.data.issues import Issue
+from edgevision.data.records import ImageRecord
+from edgevision.errors import DataError
 
 _ROTATED_VIEW = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 _EXIF_SNIFF_BYTES = 256 * 1024  # JPEG APP segments are <= 64 KiB each and come first

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import issues as kinds
-from .issues import Issue
-from .records import ImageRecord, RecordSet
+from edgevision.data import issues as kinds
+from edgevision.data.issues import Issue
+from edgevision.data.records import ImageRecord, RecordSet
 
 # Issue kinds with which a reader reports an object it left out of the record.
 _SKIPPING_KINDS = (kinds.CORRUPT_ANNOTATION, kinds.UNKNOWN_CLASS, kinds.BAD_KEYPOINTS)
@@ -40,7 +40,7 @@ def read_whole_dataset(
     each object in its file (VOC ``<object>`` index, COCO ``annotations`` index, YOLO 0-based line),
     so reports and fixes point at the object the user wrote.
     """
-    from .formats import load_dataset
+    from edgevision.data.formats import load_dataset
 
     if _inner_format(data) != "coco":
         record_set, found = load_dataset(data, "all", class_names=class_names, case=case)
@@ -59,8 +59,8 @@ def read_whole_dataset(
 
 def _inner_format(data: str | Path) -> str:
     """The format of ``data``, looking inside an edgevision data YAML."""
-    from .formats import detect_format
-    from .formats.yolo import find_data_yaml, load_yaml
+    from edgevision.data.formats import detect_format
+    from edgevision.data.formats.yolo import find_data_yaml, load_yaml
 
     kind = detect_format(data)
     if kind != "edgevision":
@@ -71,7 +71,7 @@ def _inner_format(data: str | Path) -> str:
 
 def _read_coco_splits(data: str | Path, case: str) -> tuple[RecordSet, list[Issue]]:
     """Every COCO split file, merged onto one class list (the union, in first-seen order)."""
-    from .formats import list_splits, load_dataset, remap_classes
+    from edgevision.data.formats import list_splits, load_dataset, remap_classes
 
     parts = [load_dataset(data, split, case=case) for split in list_splits(data)]
     names = list(dict.fromkeys(name for part, _ in parts for name in part.class_names))
@@ -158,7 +158,7 @@ def _remap_with_positions(
     record_set: RecordSet, class_names: list[str], case: str
 ) -> tuple[RecordSet, list[Issue]]:
     """``remap_classes`` one record at a time, so each UNKNOWN_CLASS names its file position."""
-    from .formats import remap_classes
+    from edgevision.data.formats import remap_classes
 
     records, found = [], []
     for record in record_set.records:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from . import issues as kinds
-from .imageio import IMAGE_SUFFIXES
-from .issues import Issue
+from edgevision.data import issues as kinds
+from edgevision.data.imageio import IMAGE_SUFFIXES
+from edgevision.data.issues import Issue
+from edgevision.errors import DataError
 
 SPLIT_NAMES = ("train", "val", "test")
 SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
@@ -134,7 +134,7 @@ def is_classification_data(data: str | Path) -> bool:
     """True for a CSV or an image-folder tree that is not a detection dataset (no VOC
     ``Annotations/``/``JPEGImages/``, no YOLO ``labels/``, nothing the detection format detector
     recognises, such as a COCO ``annotations/`` + ``images/`` tree); the CLI's ``data check`` uses it."""
-    from .formats import detect_format
+    from edgevision.data.formats import detect_format
 
     path = Path(data)
     if path.is_dir() and any(

@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import ConfigError, DataError
-from .classify import ClassificationSet
-from .dataset import CACHE_MEMORY_FRACTION, available_memory_bytes
-from .imageio import read_image
-from .letterbox import resize_image
-from .loader import seeded_loader
-from .transforms import hsv_jitter
+from edgevision.data.classify import ClassificationSet
+from edgevision.data.dataset import CACHE_MEMORY_FRACTION, available_memory_bytes
+from edgevision.data.imageio import read_image
+from edgevision.data.letterbox import resize_image
+from edgevision.data.loader import seeded_loader
+from edgevision.data.transforms import hsv_jitter
+from edgevision.errors import ConfigError, DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, of images scaled to [0, 1]
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -259,5 +259,13 @@ def build_classification_loader(
     """Seeded loader (order from ``(seed, epoch)``); training drops a ragged last batch when the
     split holds at least two batches, so BatchNorm never sees a batch of one."""
     drop_last = shuffle and len(dataset) >= 2 * batch_size
-    return seeded_loader(dataset, batch_size, workers, shuffle, seed, distributed, drop_last,
-                         collate_fn=classification_collate)
+    return seeded_loader(
+        dataset,
+        batch_size,
+        workers,
+        shuffle,
+        seed,
+        distributed,
+        drop_last,
+        collate_fn=classification_collate,
+    )

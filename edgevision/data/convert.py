@@ -17,11 +17,11 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_text
-from .formats import FORMATS, list_splits, load_dataset, remap_classes
-from .issues import Issue
-from .records import RecordSet
+from edgevision.data.formats import FORMATS, list_splits, load_dataset, remap_classes
+from edgevision.data.issues import Issue
+from edgevision.data.records import RecordSet
+from edgevision.errors import ConfigError, DataError
+from edgevision.fileio import atomic_write_text
 
 
 def _merged_class_names(sets: list[RecordSet]) -> list[str]:
@@ -50,7 +50,7 @@ def _yolo_split(split: str, splits: list[str]) -> str | None:
 
 
 def _write_voc_split(record_set: RecordSet, out_dir: Path, split: str) -> None:
-    from .formats.voc import write_voc
+    from edgevision.data.formats.voc import write_voc
 
     stems = [r.image_path.stem for r in record_set.records]
     duplicated = sorted({s for s in stems if stems.count(s) > 1})
@@ -61,8 +61,8 @@ def _write_voc_split(record_set: RecordSet, out_dir: Path, split: str) -> None:
 
 
 def _write_split(record_set: RecordSet, to: str, out_dir: Path, split: str, splits: list) -> None:
-    from .formats.coco import write_coco
-    from .formats.yolo import write_yolo
+    from edgevision.data.formats.coco import write_coco
+    from edgevision.data.formats.yolo import write_yolo
 
     if to == "voc":
         _write_voc_split(record_set, out_dir, split)

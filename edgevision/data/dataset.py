@@ -30,13 +30,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, DataError
-from ..ops import clip_boxes
-from .imageio import read_image
-from .letterbox import letterbox_params, resize_image
-from .records import ImageRecord, RecordSet
-from .sanitize import probe_images, sanitize_records
-from .transforms import (
+from edgevision.data.imageio import read_image
+from edgevision.data.letterbox import letterbox_params, resize_image
+from edgevision.data.records import ImageRecord, RecordSet
+from edgevision.data.sanitize import probe_images, sanitize_records
+from edgevision.data.transforms import (
     Sample,
     hsv_jitter,
     letterbox_sample,
@@ -44,6 +42,8 @@ from .transforms import (
     mosaic4,
     random_affine,
 )
+from edgevision.errors import ConfigError, DataError
+from edgevision.ops import clip_boxes
 
 CACHE_MEMORY_FRACTION = 0.5  # the RAM cache may use at most this share of available memory
 

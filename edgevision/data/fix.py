@@ -30,11 +30,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..fileio import atomic_write_bytes, backup_file
-from . import issues as kinds
-from .check import CheckReport, check_dataset
-from .fix_changes import (
+from edgevision.data import issues as kinds
+from edgevision.data.check import CheckReport, check_dataset
+from edgevision.data.fix_changes import (
     DROP_KINDS,
     DROPPED,
     FIXED,
@@ -45,10 +43,12 @@ from .fix_changes import (
     FixContext,
     not_fixed,
 )
-from .fix_formats import fix_coco, fix_voc, fix_yolo
-from .imageio import IMAGE_SUFFIXES
-from .issues import Issue
-from .records import ImageRecord
+from edgevision.data.fix_formats import fix_coco, fix_voc, fix_yolo
+from edgevision.data.imageio import IMAGE_SUFFIXES
+from edgevision.data.issues import Issue
+from edgevision.data.records import ImageRecord
+from edgevision.errors import ConfigError
+from edgevision.fileio import atomic_write_bytes, backup_file
 
 
 @dataclass
@@ -267,7 +267,7 @@ def _write_copy(home: Path, out: Path, edits: dict[Path, bytes]) -> list[Path]:
 
 def _retarget_yaml(data: Path, home: Path, out: Path) -> list[Path]:
     """Point a copied data YAML's absolute ``path:`` at the copy, not at the source dataset."""
-    from .formats.yolo import find_data_yaml
+    from edgevision.data.formats.yolo import find_data_yaml
 
     source = data if data.is_file() else find_data_yaml(data)
     if source is None or source.suffix.lower() not in (".yaml", ".yml"):

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ops.boxes import clip_boxes, order_corners
-from . import issues as kinds
-from .check import CheckReport
-from .check_images import ImageInfo, effective_size, rotated_view
-from .issues import Issue
-from .records import ImageRecord
+from edgevision.data import issues as kinds
+from edgevision.data.check import CheckReport
+from edgevision.data.check_images import ImageInfo, effective_size, rotated_view
+from edgevision.data.issues import Issue
+from edgevision.data.records import ImageRecord
+from edgevision.ops.boxes import clip_boxes, order_corners
 
 DROP_KINDS = (kinds.UNKNOWN_CLASS, kinds.ZERO_AREA, kinds.DUPLICATE_BOX)
 REPAIR_KINDS = (

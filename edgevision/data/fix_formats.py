@@ -18,15 +18,9 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from ..ops.boxes import (
-    cxcywh_to_xyxy,
-    xywh_to_xyxy,
-    xyxy_to_cxcywh,
-    xyxy_to_xywh,
-)
-from . import issues as kinds
-from .check_boxes import describe_box
-from .fix_changes import (
+from edgevision.data import issues as kinds
+from edgevision.data.check_boxes import describe_box
+from edgevision.data.fix_changes import (
     DROP_KINDS,
     DROPPED,
     FIXED,
@@ -39,7 +33,8 @@ from .fix_changes import (
     repair_steps,
     size_repair,
 )
-from .issues import Issue
+from edgevision.data.issues import Issue
+from edgevision.ops.boxes import cxcywh_to_xyxy, xywh_to_xyxy, xyxy_to_cxcywh, xyxy_to_xywh
 
 
 def _edited(changes: list[Change]) -> bool:
@@ -60,7 +55,7 @@ def _by_object(file_issues: list[Issue]) -> dict[int, list[Issue]]:
 
 
 def fix_voc(path: Path, file_issues: list[Issue], records: list, context: FixContext) -> FileFix:
-    from .formats.voc import parse_voc_xml
+    from edgevision.data.formats.voc import parse_voc_xml
 
     original = path.read_bytes()
     tree = parse_voc_xml(path)

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DataError
+from edgevision.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _EXIF_ORIENTATION = 0x0112
@@ -40,11 +40,15 @@ def read_image(path: str | Path) -> np.ndarray:
         # OpenCV 4.x decodes a truncated JPEG into a grey-bottomed image with only a warning.
         trimmed = np.trim_zeros(data, "b")
         if trimmed[-2:].tobytes() != b"\xff\xd9":
-            raise DataError(path, "JPEG is truncated (no end-of-image marker)", "replace or remove the image")
+            raise DataError(
+                path, "JPEG is truncated (no end-of-image marker)", "replace or remove the image"
+            )
     image = cv2.imdecode(data, _DECODE_FLAGS)
     if image is None:
         raise DataError(path, "image cannot be decoded", "replace or remove the image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: one copy of an 8000x6000 image, not two
+    return cv2.cvtColor(
+        image, cv2.COLOR_BGR2RGB, dst=image
+    )  # in place: one copy of an 8000x6000 image, not two
 
 
 def read_image_size(path: str | Path) -> tuple[int, int]:
@@ -63,11 +67,15 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
             with Image.open(path) as image:
                 return image.size
     except Image.DecompressionBombError as e:
-        raise DataError(path, f"image too large to decode safely ({e})", "downscale the image") from e
+        raise DataError(
+            path, f"image too large to decode safely ({e})", "downscale the image"
+        ) from e
     except FileNotFoundError as e:
         raise DataError(path, "image file not found", "check the file name") from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(path, f"image header unreadable ({e})", "replace or remove the image") from e
+        raise DataError(
+            path, f"image header unreadable ({e})", "replace or remove the image"
+        ) from e
 
 
 def exif_orientation(path: str | Path) -> int:

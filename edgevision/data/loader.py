@@ -163,5 +163,15 @@ def build_dataloader(
 ) -> DetectionLoader:
     """The detection :func:`seeded_loader`: a :class:`DetectionLoader` (uint8 across processes,
     float batches out unless ``float_images=False``, for on-device conversion)."""
-    return seeded_loader(dataset, batch_size, workers, shuffle, seed, distributed, drop_last, pin_memory,
-                         loader_class=DetectionLoader, float_images=float_images)
+    return seeded_loader(
+        dataset,
+        batch_size,
+        workers,
+        shuffle,
+        seed,
+        distributed,
+        drop_last,
+        pin_memory,
+        loader_class=DetectionLoader,
+        float_images=float_images,
+    )

@@ -60,7 +60,9 @@ class ImageRecord:
         if self.keypoints is not None:
             keypoints = np.asarray(self.keypoints, dtype=np.float32)
             # (0, K, 3) must survive: "-1" cannot be inferred from zero objects.
-            num_keypoints = keypoints.shape[-2] if keypoints.size == 0 and keypoints.ndim >= 2 else -1
+            num_keypoints = (
+                keypoints.shape[-2] if keypoints.size == 0 and keypoints.ndim >= 2 else -1
+            )
             self.keypoints = keypoints.reshape(n, num_keypoints, 3)
 
     @property
@@ -114,7 +116,9 @@ class RecordSet:
     kpt_names: list[str] | None = None
     skeleton: list[tuple[int, int]] | None = None
     flip_idx: list[int] | None = None
-    category_ids: dict[str, int] = field(default_factory=dict)  # COCO id per class name, when read from COCO
+    category_ids: dict[str, int] = field(
+        default_factory=dict
+    )  # COCO id per class name, when read from COCO
 
     def __len__(self) -> int:
         return len(self.records)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..ops import clip_boxes, order_corners
-from .imageio import exif_orientation, read_image_size
-from .records import ImageRecord, RecordSet
+from edgevision.data.imageio import exif_orientation, read_image_size
+from edgevision.data.records import ImageRecord, RecordSet
+from edgevision.errors import DataError
+from edgevision.ops import clip_boxes, order_corners
 
 _EXIF_SUFFIXES = (".jpg", ".jpeg")  # where cameras write orientation; other formats need a decode
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_text, backup_file
-from .records import RecordSet
+from edgevision.data.records import RecordSet
+from edgevision.errors import ConfigError, DataError
+from edgevision.fileio import atomic_write_text, backup_file
 
 SPLITS = ("train", "val", "test")
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write, atomic_write_text
-from ..ops.boxes import box_area, order_corners, xyxy_to_xywh
-from .records import RecordSet
+from edgevision.data.records import RecordSet
+from edgevision.fileio import atomic_write, atomic_write_text
+from edgevision.ops.boxes import box_area, order_corners, xyxy_to_xywh
 
 PERCENTILES = (0, 5, 25, 50, 75, 95, 100)
 SMALL_AREA, LARGE_AREA = 32**2, 96**2  # COCO bucket limits, square pixels

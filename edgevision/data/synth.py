@@ -25,10 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from ..fileio import atomic_write_text
-from .formats.voc import write_voc
-from .records import ImageRecord, RecordSet
+from edgevision.data.formats.voc import write_voc
+from edgevision.data.records import ImageRecord, RecordSet
+from edgevision.errors import ConfigError, DataError
+from edgevision.fileio import atomic_write_text
 
 CLASS_NAMES = ("circle", "cross", "ring", "square", "star", "triangle")
 TASKS = ("detect", "pose", "classify")
@@ -400,7 +400,7 @@ def synthesize(out_dir: str | Path, task: str = "detect", **kwargs) -> Path:
     if task == "detect":
         return synthesize_detection(out_dir, **kwargs)
     if task == "classify":
-        from .synth_classify import synthesize_classification
+        from edgevision.data.synth_classify import synthesize_classification
 
         return synthesize_classification(out_dir, **kwargs)
     if task in TASKS:

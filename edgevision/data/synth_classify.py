@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from edgevision.errors import ConfigError, DataError
 
 CLASS_NAMES = ("circle", "cross", "square", "star", "triangle")
 WIDTH_RANGE = (144, 224)

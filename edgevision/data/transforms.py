@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from ..ops import box_area, clip_boxes
-from .letterbox import GREY, as_hw, letterbox
+from edgevision.data.letterbox import GREY, as_hw, letterbox
+from edgevision.ops import box_area, clip_boxes
 
 MIN_VISIBLE_FRACTION = 0.2  # visible-area rule: keep a box if >= 20% of it stays inside
 MIN_SIDE = 2.0  # px; thinner boxes carry no learnable signal after a crop

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..fileio import atomic_write
+from edgevision.fileio import atomic_write
 
 
 class Callback:
@@ -50,7 +50,9 @@ class ProgressBar(Callback):
     def on_batch_end(self, trainer, epoch, batch_index, losses):
         n = batch_index + 1
         for key, value in losses.items():  # running mean over the epoch
-            self.running[key] = self.running.get(key, 0.0) + (float(value) - self.running.get(key, 0.0)) / n
+            self.running[key] = (
+                self.running.get(key, 0.0) + (float(value) - self.running.get(key, 0.0)) / n
+            )
         parts = " ".join(f"{k}={v:.3f}" for k, v in self.running.items())
         self.bar.set_postfix_str(f"{parts} mem={_memory_text(trainer.device)}")
         self.bar.update(1)
@@ -59,7 +61,9 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.close()
         shown = {k: v for k, v in record.items() if k not in ("epoch",)}
-        text = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+        text = "  ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
+        )
         print(f"epoch {epoch + 1}/{trainer.config.epochs}  {text}", file=self.stream, flush=True)
 
 
@@ -131,7 +135,9 @@ class TensorBoardLogger(Callback):
             return
         for key, value in record.items():
             if isinstance(value, (int, float)) and key != "epoch":
-                self.writer.add_scalar(key.replace("_", "/", 1) if "/" not in key else key, value, epoch + 1)
+                self.writer.add_scalar(
+                    key.replace("_", "/", 1) if "/" not in key else key, value, epoch + 1
+                )
         self.writer.flush()
 
     def on_train_end(self, trainer, summary):

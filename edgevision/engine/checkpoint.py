@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
-from ..fileio import atomic_write
+from edgevision.errors import CheckpointError
+from edgevision.fileio import atomic_write
 
 FORMAT = "edgevision-checkpoint"
 VERSION = 1
@@ -42,7 +42,9 @@ def load_checkpoint(path: str | Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "global" not in str(e).lower():  # malformed bytes, not a smuggled object
-            raise CheckpointError(f"{path}: not a readable PyTorch file (corrupt or truncated)") from e
+            raise CheckpointError(
+                f"{path}: not a readable PyTorch file (corrupt or truncated)"
+            ) from e
         raise CheckpointError(
             f"{path}: refused to load: the file holds objects other than plain tensors and data "
             "(loading it could execute code). Re-save it as a state dict: "

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.classify_dataset import normalize_images, val_transform
-from ..data.imageio import IMAGE_SUFFIXES, read_image
-from ..errors import CheckpointError, DataError
-from ..fileio import atomic_write_text
-from ..models.classifier_zoo import build_classifier
-from .checkpoint import load_checkpoint, state_dict_from
-from .trainer import prepare_run_dir
+from edgevision.data.classify_dataset import normalize_images, val_transform
+from edgevision.data.imageio import IMAGE_SUFFIXES, read_image
+from edgevision.engine.checkpoint import load_checkpoint, state_dict_from
+from edgevision.engine.trainer import prepare_run_dir
+from edgevision.errors import CheckpointError, DataError
+from edgevision.fileio import atomic_write_text
+from edgevision.models.classifier_zoo import build_classifier
 
 
 @dataclass

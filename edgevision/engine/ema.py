@@ -16,7 +16,9 @@ class ModelEMA:
     early weights instead of being anchored to the random initialisation.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.9998, tau: float = 2000.0, updates: int = 0):
+    def __init__(
+        self, model: nn.Module, decay: float = 0.9998, tau: float = 2000.0, updates: int = 0
+    ):
         self.module = copy.deepcopy(unwrap(model)).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
@@ -48,4 +50,6 @@ class ModelEMA:
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The bare model inside a DistributedDataParallel / DataParallel wrapper."""
-    return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
+    return (
+        model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
+    )

@@ -6,14 +6,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.records import RecordSet
-from ..models.decode import decode, postprocess
-from ..ops import unletterbox_boxes
+from edgevision.data.records import RecordSet
+from edgevision.models.decode import decode, postprocess
+from edgevision.ops import unletterbox_boxes
 
 
 @torch.no_grad()
-def predict_batch(model: nn.Module, images: torch.Tensor, conf: float, iou: float,
-                  max_det: int) -> list[dict]:
+def predict_batch(
+    model: nn.Module, images: torch.Tensor, conf: float, iou: float, max_det: int
+) -> list[dict]:
     """Detections per image in *input* pixels: dicts of ``boxes (K,4)``, ``scores``, ``classes``."""
     raw = model(images)
     boxes, scores = decode(raw.float(), model.strides, tuple(images.shape[-2:]))
@@ -22,7 +23,9 @@ def predict_batch(model: nn.Module, images: torch.Tensor, conf: float, iou: floa
 
 def to_original(detections: dict, meta: dict) -> dict:
     """One image's detections mapped from letterboxed input pixels to the original image (numpy)."""
-    boxes = unletterbox_boxes(detections["boxes"].float().cpu(), meta["ratio"], meta["pad"], meta["orig_hw"])
+    boxes = unletterbox_boxes(
+        detections["boxes"].float().cpu(), meta["ratio"], meta["pad"], meta["orig_hw"]
+    )
     return {
         "boxes": boxes.numpy().astype(np.float32),
         "scores": detections["scores"].float().cpu().numpy(),
@@ -31,8 +34,14 @@ def to_original(detections: dict, meta: dict) -> dict:
 
 
 @torch.no_grad()
-def run_inference(model: nn.Module, loader, device: torch.device, conf: float = 0.001,
-                  iou: float = 0.6, max_det: int = 300) -> tuple[list[int], list[dict]]:
+def run_inference(
+    model: nn.Module,
+    loader,
+    device: torch.device,
+    conf: float = 0.001,
+    iou: float = 0.6,
+    max_det: int = 300,
+) -> tuple[list[int], list[dict]]:
     """Detections, in original pixels, for every image the (unshuffled) loader serves.
 
     Returns:
@@ -45,7 +54,9 @@ def run_inference(model: nn.Module, loader, device: torch.device, conf: float = 
     indices, results, position = [], [], 0
     for batch in loader:
         images = batch["images"].to(device, non_blocking=True, memory_format=torch.channels_last)
-        for dets, meta in zip(predict_batch(model, images, conf, iou, max_det), batch["meta"], strict=True):
+        for dets, meta in zip(
+            predict_batch(model, images, conf, iou, max_det), batch["meta"], strict=True
+        ):
             if meta.get("index", position) == position:
                 indices.append(position)
                 results.append(to_original(dets, meta))

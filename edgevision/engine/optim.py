@@ -5,13 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from edgevision.errors import ConfigError
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm)
 
 
-def parameter_groups(model: nn.Module, weight_decay: float, head_prefixes: tuple[str, ...] = (),
-                     head_lr_mult: float = 1.0, lr: float = 0.01) -> list[dict]:
+def parameter_groups(
+    model: nn.Module,
+    weight_decay: float,
+    head_prefixes: tuple[str, ...] = (),
+    head_lr_mult: float = 1.0,
+    lr: float = 0.01,
+) -> list[dict]:
     """Split trainable parameters so weight decay hits conv/linear weights only.
 
     Biases form their own group (named "bias") because the warm-up gives them a higher starting LR.
@@ -24,21 +29,29 @@ def parameter_groups(model: nn.Module, weight_decay: float, head_prefixes: tuple
             if not param.requires_grad:
                 continue
             full = f"{module_name}.{param_name}" if module_name else param_name
-            kind = "bias" if param_name == "bias" else ("norm" if isinstance(module, _NORMS) else "weight")
+            kind = (
+                "bias"
+                if param_name == "bias"
+                else ("norm" if isinstance(module, _NORMS) else "weight")
+            )
             is_head = any(full.startswith(p) for p in head_prefixes)
             groups.setdefault((kind, is_head), []).append(param)
     result = []
     for (kind, is_head), params in sorted(groups.items()):
-        result.append({
-            "params": params,
-            "name": kind,
-            "weight_decay": weight_decay if kind == "weight" else 0.0,
-            "lr": lr * (head_lr_mult if is_head else 1.0),
-        })
+        result.append(
+            {
+                "params": params,
+                "name": kind,
+                "weight_decay": weight_decay if kind == "weight" else 0.0,
+                "lr": lr * (head_lr_mult if is_head else 1.0),
+            }
+        )
     return result
 
 
-def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float) -> torch.optim.Optimizer:
+def build_optimizer(
+    name: str, groups: list[dict], lr: float, momentum: float
+) -> torch.optim.Optimizer:
     """SGD (Nesterov) or AdamW over prepared parameter groups."""
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)

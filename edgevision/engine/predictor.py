@@ -9,19 +9,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.imageio import read_image
-from ..data.letterbox import letterbox
-from ..results import Detections
-from ..runtime.video import VIDEO_SUFFIXES, predict_video
-from ..viz.draw import draw_detections
-from .inference import predict_batch, to_original
+from edgevision.data.imageio import read_image
+from edgevision.data.letterbox import letterbox
+from edgevision.engine.inference import predict_batch, to_original
+from edgevision.results import Detections
+from edgevision.runtime.video import VIDEO_SUFFIXES, predict_video
+from edgevision.viz.draw import draw_detections
 
 
 class Predictor:
     """Letterbox -> model -> decode -> NMS -> original pixels, for RGB images of any size."""
 
-    def __init__(self, model: nn.Module, class_names: list[str], imgsz: int, device: torch.device,
-                 conf: float = 0.25, iou: float = 0.45, max_det: int = 300):
+    def __init__(
+        self,
+        model: nn.Module,
+        class_names: list[str],
+        imgsz: int,
+        device: torch.device,
+        conf: float = 0.25,
+        iou: float = 0.45,
+        max_det: int = 300,
+    ):
         self.model = model.to(device).eval()
         self.class_names = class_names
         self.imgsz = imgsz
@@ -40,8 +48,16 @@ class Predictor:
         results = []
         for dets, meta, name in zip(raw, metas, names, strict=True):
             d = to_original(dets, meta)
-            results.append(Detections(d["boxes"], d["scores"], d["classes"], self.class_names, name,
-                                      tuple(meta["orig_hw"])))
+            results.append(
+                Detections(
+                    d["boxes"],
+                    d["scores"],
+                    d["classes"],
+                    self.class_names,
+                    name,
+                    tuple(meta["orig_hw"]),
+                )
+            )
         return results
 
     def predict_file(self, path: Path, save_dir: Path | None = None) -> list[Detections]:
@@ -51,10 +67,17 @@ class Predictor:
         image = read_image(path)
         result = self.predict_images([image], [str(path)])[0]
         if save_dir is not None:
-            drawn = draw_detections(image, result.boxes, result.classes, result.scores, self.class_names)
+            drawn = draw_detections(
+                image, result.boxes, result.classes, result.scores, self.class_names
+            )
             # In place: on an 8000x6000 photo each extra copy is 144 MB.
-            cv2.imwrite(str(save_dir / f"{path.stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR, dst=drawn))
+            cv2.imwrite(
+                str(save_dir / f"{path.stem}.jpg"),
+                cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR, dst=drawn),
+            )
         return [result]
 
     def _predict_video(self, path: Path, save_dir: Path | None) -> list[Detections]:
-        return predict_video(path, lambda rgb, name: self.predict_images([rgb], [name])[0], save_dir)
+        return predict_video(
+            path, lambda rgb, name: self.predict_images([rgb], [name])[0], save_dir
+        )

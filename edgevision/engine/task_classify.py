@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import TrainConfig
-from ..data.classify import ClassificationSet, load_classification
-from ..data.classify_dataset import (
+from edgevision.config import TrainConfig
+from edgevision.data.classify import ClassificationSet, load_classification
+from edgevision.data.classify_dataset import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     ClassificationDataset,
@@ -26,21 +26,25 @@ from ..data.classify_dataset import (
     build_classification_loader,
     normalize_images,
 )
-from ..data.issues import Issue
-from ..data.loader import set_loader_epoch
-from ..errors import CheckpointError, ConfigError, DataError, UnknownModelError
-from ..eval.classify import classification_metrics, format_classification_report, topk_accuracy
-from ..fileio import atomic_write_text
-from ..models.classifier_zoo import (
+from edgevision.data.issues import Issue
+from edgevision.data.loader import set_loader_epoch
+from edgevision.engine import dist
+from edgevision.engine.checkpoint import LoadReport, load_checkpoint, load_matching, state_dict_from
+from edgevision.engine.classify_predict import load_classifier
+from edgevision.engine.trainer import prepare_run_dir
+from edgevision.errors import CheckpointError, ConfigError, DataError, UnknownModelError
+from edgevision.eval.classify import (
+    classification_metrics,
+    format_classification_report,
+    topk_accuracy,
+)
+from edgevision.fileio import atomic_write_text
+from edgevision.models.classifier_zoo import (
     build_classifier,
     default_classifier_imgsz,
     head_module_name,
     head_prefixes,
 )
-from . import dist
-from .checkpoint import LoadReport, load_checkpoint, load_matching, state_dict_from
-from .classify_predict import load_classifier
-from .trainer import prepare_run_dir
 
 DEFAULT_CLASSIFIER = "cls-shufflenetv2-x1.0"  # used when --model was left at the detection default
 _KEY_PREFIXES = ("", "module.", "backbone.", "model.")  # DDP, our detectors' backbone, other tools
@@ -352,7 +356,7 @@ def evaluate_classifier(
     atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=2))
     atomic_write_text(run_dir / "metrics.txt", text + "\n")
     if plots:
-        from ..viz.plots import plot_confusion_matrix
+        from edgevision.viz.plots import plot_confusion_matrix
 
         # The plot takes the detection layout: an all-zero background row / column is appended.
         padded = np.pad(result["matrix"], ((0, 1), (0, 1)))

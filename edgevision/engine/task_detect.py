@@ -8,14 +8,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config import TrainConfig
-from ..data.dataset import AugmentConfig, DetectionDataset
-from ..data.loader import build_dataloader, set_loader_epoch
-from ..data.records import RecordSet
-from ..eval.coco import coco_evaluate
-from ..losses.detection import DetectionLoss
-from . import dist
-from .inference import ground_truth_for, run_inference
+from edgevision.config import TrainConfig
+from edgevision.data.dataset import AugmentConfig, DetectionDataset
+from edgevision.data.loader import build_dataloader, set_loader_epoch
+from edgevision.data.records import RecordSet
+from edgevision.engine import dist
+from edgevision.engine.inference import ground_truth_for, run_inference
+from edgevision.eval.coco import coco_evaluate
+from edgevision.losses.detection import DetectionLoss
 
 SKIPS_LISTED = 10  # skipped images named in a report; the rest are counted
 
@@ -73,8 +73,17 @@ class DetectionTask:
     head_prefixes: tuple[str, ...] = ()
     head_lr_mult = 1.0
 
-    def __init__(self, model: nn.Module, model_name: str, train_set: RecordSet, val_set: RecordSet | None,
-                 config: TrainConfig, imgsz: int, device: torch.device, distributed: bool = False):
+    def __init__(
+        self,
+        model: nn.Module,
+        model_name: str,
+        train_set: RecordSet,
+        val_set: RecordSet | None,
+        config: TrainConfig,
+        imgsz: int,
+        device: torch.device,
+        distributed: bool = False,
+    ):
         self.model = model
         self.model_name = model_name
         self.config = config
@@ -82,17 +91,36 @@ class DetectionTask:
         self.device = device
         self.class_names = list(train_set.class_names)
         self.loss_fn = DetectionLoss(model.num_classes, strides=tuple(model.strides))
-        self.train_dataset = DetectionDataset(train_set, imgsz=imgsz, augment=True, hyp=augment_config(config),
-                                              cache=config.cache, seed=config.seed)
-        loader = build_dataloader(self.train_dataset, config.batch, config.workers, shuffle=True, seed=config.seed,
-                                  distributed=distributed)
+        self.train_dataset = DetectionDataset(
+            train_set,
+            imgsz=imgsz,
+            augment=True,
+            hyp=augment_config(config),
+            cache=config.cache,
+            seed=config.seed,
+        )
+        loader = build_dataloader(
+            self.train_dataset,
+            config.batch,
+            config.workers,
+            shuffle=True,
+            seed=config.seed,
+            distributed=distributed,
+        )
         self.train_loader = _SkipReportingLoader(loader, self.train_dataset)
         self.val_set = val_set
         self.val_dataset = self.val_loader = None
         if val_set is not None and len(val_set):
-            self.val_dataset = DetectionDataset(val_set, imgsz=imgsz, augment=False, cache="none", seed=config.seed)
-            self.val_loader = build_dataloader(self.val_dataset, config.batch, min(config.workers, 1),
-                                               shuffle=False, seed=config.seed)
+            self.val_dataset = DetectionDataset(
+                val_set, imgsz=imgsz, augment=False, cache="none", seed=config.seed
+            )
+            self.val_loader = build_dataloader(
+                self.val_dataset,
+                config.batch,
+                min(config.workers, 1),
+                shuffle=False,
+                seed=config.seed,
+            )
 
     def set_epoch(self, epoch: int) -> None:
         set_loader_epoch(self.train_dataset, self.train_loader, epoch)
@@ -101,7 +129,9 @@ class DetectionTask:
         self.train_dataset.close_mosaic()
 
     def loss(self, model: nn.Module, batch: dict) -> dict:
-        images = batch["images"].to(self.device, non_blocking=True, memory_format=torch.channels_last)
+        images = batch["images"].to(
+            self.device, non_blocking=True, memory_format=torch.channels_last
+        )
         raw = model(images)
         return self.loss_fn(raw.float(), batch["targets"].to(self.device), tuple(images.shape[-2:]))
 
@@ -110,14 +140,21 @@ class DetectionTask:
         if self.val_loader is None:
             return {}
         c = self.config
-        indices, detections = run_inference(model, self.val_loader, self.device, c.conf, c.iou, c.max_det)
+        indices, detections = run_inference(
+            model, self.val_loader, self.device, c.conf, c.iou, c.max_det
+        )
         report_new_skips(self.val_dataset, "val")
         coco = coco_evaluate(ground_truth_for(self.val_dataset, self.val_set, indices), detections)
         return {"mAP50-95": coco["mAP50-95"], "mAP50": coco["mAP50"], "fitness": coco["mAP50-95"]}
 
     def checkpoint_meta(self) -> dict:
-        return {"model_name": self.model_name, "num_classes": len(self.class_names),
-                "class_names": self.class_names, "imgsz": self.imgsz, "task": self.name}
+        return {
+            "model_name": self.model_name,
+            "num_classes": len(self.class_names),
+            "class_names": self.class_names,
+            "imgsz": self.imgsz,
+            "task": self.name,
+        }
 
     def model_for_graph(self) -> nn.Module:
         return self.model

@@ -18,15 +18,15 @@ import torch
 import yaml
 from torch import nn
 
-from ..config import TrainConfig
-from ..errors import ConfigError
-from ..fileio import atomic_write_text
-from . import dist
-from .callbacks import Callback, Timer
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .ema import ModelEMA, unwrap
-from .optim import build_optimizer, parameter_groups, resolve_optimizer
-from .schedule import WarmupCosine
+from edgevision.config import TrainConfig
+from edgevision.engine import dist
+from edgevision.engine.callbacks import Callback, Timer
+from edgevision.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from edgevision.engine.ema import ModelEMA, unwrap
+from edgevision.engine.optim import build_optimizer, parameter_groups, resolve_optimizer
+from edgevision.engine.schedule import WarmupCosine
+from edgevision.errors import ConfigError
+from edgevision.fileio import atomic_write_text
 
 
 class Trainer:
@@ -37,8 +37,14 @@ class Trainer:
     ``checkpoint_meta() -> dict``, ``head_prefixes`` and ``head_lr_mult``.
     """
 
-    def __init__(self, task, config: TrainConfig, run_dir: Path, device: torch.device,
-                 callbacks: list[Callback] = ()):
+    def __init__(
+        self,
+        task,
+        config: TrainConfig,
+        run_dir: Path,
+        device: torch.device,
+        callbacks: list[Callback] = (),
+    ):
         self.task = task
         self.config = config
         self.run_dir = Path(run_dir)
@@ -60,7 +66,9 @@ class Trainer:
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
             elif cfg.sync_bn and dist.is_main():
                 print("--sync-bn needs CUDA (PyTorch's SyncBatchNorm); using per-process BatchNorm")
-            model = nn.parallel.DistributedDataParallel(model, device_ids=None if device.type == "cpu" else [device])
+            model = nn.parallel.DistributedDataParallel(
+                model, device_ids=None if device.type == "cpu" else [device]
+            )
         iters_per_epoch = len(task.train_loader)
         total_iters = cfg.epochs * iters_per_epoch
         optimizer, scheduler = self._build_optimizer(model, total_iters, iters_per_epoch)
@@ -98,7 +106,10 @@ class Trainer:
                 stop = dist.broadcast_flag(self._out_of_time(timer) or self.interrupted)
                 if stop:
                     break
-            record = {"epoch": epoch + 1, **{f"train_{k}": v / max(i + 1, 1) for k, v in sums.items()}}
+            record = {
+                "epoch": epoch + 1,
+                **{f"train_{k}": v / max(i + 1, 1) for k, v in sums.items()},
+            }
             record["lr"] = optimizer.param_groups[0]["lr"]
             final = stop or epoch + 1 == cfg.epochs
             due = final or (epoch + 1) % cfg.val_interval == 0
@@ -116,9 +127,15 @@ class Trainer:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, previous_handler)
         if self.interrupted and dist.is_main():
-            print(f"interrupted: saved {self.run_dir / 'weights' / 'last.pt'}; continue with --resume {self.run_dir}")
-        summary = {"epochs": len(self.history), "best_fitness": self.best_fitness,
-                   "minutes": record["time_min"] if self.history else 0.0, "last": self.history[-1] if self.history else {}}
+            print(
+                f"interrupted: saved {self.run_dir / 'weights' / 'last.pt'}; continue with --resume {self.run_dir}"
+            )
+        summary = {
+            "epochs": len(self.history),
+            "best_fitness": self.best_fitness,
+            "minutes": record["time_min"] if self.history else 0.0,
+            "last": self.history[-1] if self.history else {},
+        }
         self._emit("on_train_end", summary)
         return summary
 
@@ -148,10 +165,17 @@ class Trainer:
         # With --time the planned iterations (epochs x batches) say nothing about the run's length.
         short = 0 < cfg.time <= 60
         name, lr0 = resolve_optimizer(cfg.optimizer, cfg.lr0, 0 if short else total_iters)
-        groups = parameter_groups(unwrap(model), cfg.weight_decay, tuple(self.task.head_prefixes),
-                                  self.task.head_lr_mult, lr0)
+        groups = parameter_groups(
+            unwrap(model),
+            cfg.weight_decay,
+            tuple(self.task.head_prefixes),
+            self.task.head_lr_mult,
+            lr0,
+        )
         optimizer = build_optimizer(name, groups, lr0, cfg.momentum)
-        warmup = max(round(cfg.warmup_epochs * iters_per_epoch), 100) if cfg.warmup_epochs > 0 else 0
+        warmup = (
+            max(round(cfg.warmup_epochs * iters_per_epoch), 100) if cfg.warmup_epochs > 0 else 0
+        )
         warmup = min(warmup, max(total_iters // 2, 1))
         bias_lr = cfg.warmup_bias_lr if name == "sgd" else 0.0  # a 0.1 bias LR destabilises AdamW
         scheduler = WarmupCosine(optimizer, total_iters, warmup, cfg.lrf, bias_lr, cfg.momentum)
@@ -271,8 +295,10 @@ def prepare_run_dir(project: str, name: str, exist_ok: bool) -> Path:
             os.fsync(f.fileno())
         probe.unlink()
     except OSError as e:
-        raise ConfigError(f"{run_dir}: run folder is not writable ({e.strerror or e}); "
-                          "choose another --project/--name or free disk space") from e
+        raise ConfigError(
+            f"{run_dir}: run folder is not writable ({e.strerror or e}); "
+            "choose another --project/--name or free disk space"
+        ) from e
     return run_dir
 
 

@@ -9,16 +9,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data.dataset import DetectionDataset
-from ..data.loader import build_dataloader
-from ..data.records import RecordSet
-from ..eval.coco import coco_evaluate
-from ..eval.confusion import confusion_matrix
-from ..eval.report import format_metrics, write_coco_results_json
-from ..eval.voc import voc_evaluate
-from ..fileio import atomic_write_text
-from .inference import ground_truth_for, run_inference
-from .task_detect import report_new_skips
+from edgevision.data.dataset import DetectionDataset
+from edgevision.data.loader import build_dataloader
+from edgevision.data.records import RecordSet
+from edgevision.engine.inference import ground_truth_for, run_inference
+from edgevision.engine.task_detect import report_new_skips
+from edgevision.eval.coco import coco_evaluate
+from edgevision.eval.confusion import confusion_matrix
+from edgevision.eval.report import format_metrics, write_coco_results_json
+from edgevision.eval.voc import voc_evaluate
+from edgevision.fileio import atomic_write_text
 
 
 def detection_metrics(record_set: RecordSet, detections: list[dict]) -> dict:
@@ -30,9 +30,20 @@ def detection_metrics(record_set: RecordSet, detections: list[dict]) -> dict:
     return {"coco": coco, "voc": voc_area, "voc07": voc_07, "text": text}
 
 
-def validate_detector(model: nn.Module, record_set: RecordSet, run_dir: Path, imgsz: int, batch: int,
-                      conf: float, iou: float, max_det: int, device: torch.device, workers: int = 2,
-                      save_json: bool = True, plots: bool = True) -> dict:
+def validate_detector(
+    model: nn.Module,
+    record_set: RecordSet,
+    run_dir: Path,
+    imgsz: int,
+    batch: int,
+    conf: float,
+    iou: float,
+    max_det: int,
+    device: torch.device,
+    workers: int = 2,
+    save_json: bool = True,
+    plots: bool = True,
+) -> dict:
     """Evaluate ``model`` on ``record_set``; write metrics.json, COCO results, PR and confusion PNGs."""
     dataset = DetectionDataset(record_set, imgsz=imgsz, augment=False, cache="none", seed=0)
     report_new_skips(dataset, "val")  # unusable images named once, before and after inference
@@ -44,10 +55,16 @@ def validate_detector(model: nn.Module, record_set: RecordSet, run_dir: Path, im
     if save_json:
         write_coco_results_json(run_dir / "predictions.json", record_set, detections)
     if plots:
-        from ..viz.plots import plot_confusion_matrix, plot_pr_curves
+        from edgevision.viz.plots import plot_confusion_matrix, plot_pr_curves
 
         voc = result["voc"]
-        plot_pr_curves(voc["precision"], voc["recall"], record_set.class_names, run_dir / "pr_curves.png", voc["ap"])
+        plot_pr_curves(
+            voc["precision"],
+            voc["recall"],
+            record_set.class_names,
+            run_dir / "pr_curves.png",
+            voc["ap"],
+        )
         matrix = confusion_matrix(record_set, detections, record_set.num_classes)
         plot_confusion_matrix(matrix, record_set.class_names, run_dir / "confusion_matrix.png")
     summary = {k: v for k, v in result["coco"].items() if isinstance(v, float)}

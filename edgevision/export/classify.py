@@ -17,11 +17,11 @@ import onnx
 import torch
 from torch import nn
 
-from .. import __version__
-from ..errors import ConfigError
-from ..fileio import atomic_write_bytes
-from ..models.blocks import fuse_conv_bn
-from .parity import ParityError, check_fusion, max_abs_diff
+from edgevision import __version__
+from edgevision.errors import ConfigError
+from edgevision.export.parity import ParityError, check_fusion, max_abs_diff
+from edgevision.fileio import atomic_write_bytes
+from edgevision.models.blocks import fuse_conv_bn
 
 PARITY_TOLERANCE = 1e-4  # on probabilities, which lie in [0, 1]
 
@@ -39,14 +39,20 @@ class NormalizedClassifier(nn.Module):
         return self.model((images - self.mean) / self.std).softmax(dim=1)
 
 
-def export_classifier(weights: str | Path, imgsz: int = 0, dynamic: bool = False, opset: int = 17,
-                      out: str | Path | None = None, verbose: bool = True) -> dict:
+def export_classifier(
+    weights: str | Path,
+    imgsz: int = 0,
+    dynamic: bool = False,
+    opset: int = 17,
+    out: str | Path | None = None,
+    verbose: bool = True,
+) -> dict:
     """Export a classification checkpoint; raises ParityError when ONNX Runtime disagrees.
 
     Returns:
         dict with ``path``, ``fuse_max_abs_diff``, ``ort_max_abs_diff`` and ``text``.
     """
-    from ..engine.classify_predict import load_classifier
+    from edgevision.engine.classify_predict import load_classifier
 
     if opset < 17:
         raise ConfigError(f"--opset {opset}: edgevision exports opset 17 or newer")
@@ -59,11 +65,18 @@ def export_classifier(weights: str | Path, imgsz: int = 0, dynamic: bool = False
     graph = NormalizedClassifier(fused, meta["mean"], meta["std"]).eval()
     _write_onnx(graph, path, imgsz, dynamic, opset, _metadata(meta, imgsz))
     ort_diff = _check_onnx(graph, path, probe)
-    text = (f"fused Conv+BN vs trained model: max abs diff {fuse_diff:.2e}\n"
-            f"ONNX Runtime vs PyTorch probabilities: max abs diff {ort_diff:.2e} -> OK\nwrote {path}")
+    text = (
+        f"fused Conv+BN vs trained model: max abs diff {fuse_diff:.2e}\n"
+        f"ONNX Runtime vs PyTorch probabilities: max abs diff {ort_diff:.2e} -> OK\nwrote {path}"
+    )
     if verbose:
         print(text)
-    return {"path": str(path), "fuse_max_abs_diff": fuse_diff, "ort_max_abs_diff": ort_diff, "text": text}
+    return {
+        "path": str(path),
+        "fuse_max_abs_diff": fuse_diff,
+        "ort_max_abs_diff": ort_diff,
+        "text": text,
+    }
 
 
 def _metadata(meta: dict, imgsz: int) -> dict[str, str]:
@@ -73,18 +86,42 @@ def _metadata(meta: dict, imgsz: int) -> dict[str, str]:
         "model_name": meta["model_name"],
         "class_names": json.dumps(list(meta["class_names"])),
         "imgsz": json.dumps([imgsz, imgsz]),
-        "input": json.dumps({"name": "images", "layout": "NCHW", "dtype": "float32", "range": [0, 1],
-                             "channels": "RGB", "normalisation": "inside the graph"}),
-        "preprocess": json.dumps({"resize_shorter": round(imgsz * 256 / 224), "center_crop": imgsz}),
+        "input": json.dumps(
+            {
+                "name": "images",
+                "layout": "NCHW",
+                "dtype": "float32",
+                "range": [0, 1],
+                "channels": "RGB",
+                "normalisation": "inside the graph",
+            }
+        ),
+        "preprocess": json.dumps(
+            {"resize_shorter": round(imgsz * 256 / 224), "center_crop": imgsz}
+        ),
         "output_layout": json.dumps({"probabilities": "(B, C) softmax over class_names"}),
     }
 
 
-def _write_onnx(graph: nn.Module, path: Path, imgsz: int, dynamic: bool, opset: int, metadata: dict) -> None:
+def _write_onnx(
+    graph: nn.Module, path: Path, imgsz: int, dynamic: bool, opset: int, metadata: dict
+) -> None:
     tmp = path.with_name(f".{path.name}.export")
-    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "probabilities": {0: "batch"}} if dynamic else None
-    torch.onnx.export(graph, torch.zeros(1, 3, imgsz, imgsz), str(tmp), input_names=["images"],
-                      output_names=["probabilities"], opset_version=opset, dynamic_axes=axes, dynamo=False)
+    axes = (
+        {"images": {0: "batch", 2: "height", 3: "width"}, "probabilities": {0: "batch"}}
+        if dynamic
+        else None
+    )
+    torch.onnx.export(
+        graph,
+        torch.zeros(1, 3, imgsz, imgsz),
+        str(tmp),
+        input_names=["images"],
+        output_names=["probabilities"],
+        opset_version=opset,
+        dynamic_axes=axes,
+        dynamo=False,
+    )
     proto = onnx.load(str(tmp))
     tmp.unlink()
     for key, value in metadata.items():
@@ -102,6 +139,8 @@ def _check_onnx(graph: nn.Module, path: Path, probe: torch.Tensor) -> float:
     got = session.run(["probabilities"], {"images": probe[:1].numpy().astype(np.float32)})[0]
     diff = max_abs_diff(reference, got)
     if not diff <= PARITY_TOLERANCE:
-        raise ParityError(f"{path}: ONNX Runtime probabilities differ from PyTorch by {diff:.2e} "
-                          f"(limit {PARITY_TOLERANCE:.0e}); the file is kept for inspection")
+        raise ParityError(
+            f"{path}: ONNX Runtime probabilities differ from PyTorch by {diff:.2e} "
+            f"(limit {PARITY_TOLERANCE:.0e}); the file is kept for inspection"
+        )
     return diff

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from ..ops import distance_to_xyxy, make_anchor_points, nms
+from edgevision.ops import distance_to_xyxy, make_anchor_points, nms
 
 
 def traceable_decode(

@@ -22,15 +22,15 @@ import onnx
 import torch
 from torch import nn
 
-from .. import __version__
-from ..data.letterbox import GREY
-from ..errors import ConfigError
-from ..fileio import atomic_write_bytes
-from ..models.blocks import fuse_conv_bn
-from ..runtime.metadata import ModelInfo, to_metadata
-from .graph import NmsDetector
-from .parity import ParityError, check_fusion, format_report
-from .samples import check_file, letterboxed_batch, sample_images, torch_reference
+from edgevision import __version__
+from edgevision.data.letterbox import GREY
+from edgevision.errors import ConfigError
+from edgevision.export.graph import NmsDetector
+from edgevision.export.parity import ParityError, check_fusion, format_report
+from edgevision.export.samples import check_file, letterboxed_batch, sample_images, torch_reference
+from edgevision.fileio import atomic_write_bytes
+from edgevision.models.blocks import fuse_conv_bn
+from edgevision.runtime.metadata import ModelInfo, to_metadata
 
 MIN_OPSET = 17
 RAW_OUTPUTS = ["raw"]
@@ -80,7 +80,7 @@ def export_onnx(
         ConfigError: an invalid option (opset, imgsz, max_det) or ``int8`` without ``data``.
         ParityError: a numerical check failed; the file is left on disk for inspection.
     """
-    from ..api import load_detector  # api imports the package's heavy parts; import on use
+    from edgevision.api import load_detector  # api imports the package's heavy parts; import on use
 
     weights = Path(weights)
     if weights.suffix.lower() == ".onnx":
@@ -119,7 +119,7 @@ def export_onnx(
     }
     _say(verbose, result["text"])
     if int8:
-        from .quantize import format_int8, quantize_export
+        from edgevision.export.quantize import format_int8, quantize_export
 
         result["int8"] = quantize_export(path, data, calibration_images, options, images, names)
         result["int8_path"] = result["int8"]["path"]
@@ -280,7 +280,7 @@ def save_with_metadata(
 
 def read_info(path: str | Path) -> ModelInfo:
     """The :class:`ModelInfo` stored in an ONNX file (for tools that hold a path, not a session)."""
-    from ..runtime.metadata import parse_metadata
+    from edgevision.runtime.metadata import parse_metadata
 
     proto = onnx.load(str(path), load_external_data=False)
     return parse_metadata({prop.key: prop.value for prop in proto.metadata_props}, path)

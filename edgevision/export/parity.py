@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import EdgevisionError
-from ..ops import box_iou_numpy
-from ..results import Detections
+from edgevision.errors import EdgevisionError
+from edgevision.ops import box_iou_numpy
+from edgevision.results import Detections
 
 FUSE_TOLERANCE = 1e-4
 RAW_TOLERANCE = 1e-3

@@ -35,11 +35,11 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from ..data.imageio import read_image
-from ..data.letterbox import letterbox
-from ..errors import ConfigError
-from ..runtime.preprocess import to_input
-from .onnx import read_info, save_with_metadata
+from edgevision.data.imageio import read_image
+from edgevision.data.letterbox import letterbox
+from edgevision.errors import ConfigError
+from edgevision.export.onnx import read_info, save_with_metadata
+from edgevision.runtime.preprocess import to_input
 
 DEFAULT_CALIBRATION_IMAGES = 100
 
@@ -79,7 +79,7 @@ def calibration_images(
     Raises:
         ConfigError: the dataset has no images.
     """
-    from ..data.formats import list_splits, load_dataset
+    from edgevision.data.formats import list_splits, load_dataset
 
     split = "train" if "train" in list_splits(data) else "all"
     paths = [record.image_path for record in load_dataset(data, split=split)[0].records]
@@ -186,9 +186,9 @@ def compare_int8(
     data: str | None = None,
 ) -> dict:
     """INT8 vs FP32: detection agreement on ``images``, latency, and val mAP when ``data`` is given."""
-    from ..bench import time_session
-    from ..data.formats import list_splits
-    from ..runtime.session import OnnxDetector
+    from edgevision.bench import time_session
+    from edgevision.data.formats import list_splits
+    from edgevision.runtime.session import OnnxDetector
 
     conf, iou, max_det = options["conf"], options["iou"], options["max_det"]
     fp32 = OnnxDetector(fp32_path, conf=conf, iou=iou, max_det=max_det)
@@ -215,7 +215,7 @@ def detection_agreement(reference: list, candidate: list, iou: float = 0.5) -> d
     Returns:
         dict: ``images``, ``reference``, ``candidate``, ``matched`` and ``recall``.
     """
-    from ..ops import box_iou_numpy
+    from edgevision.ops import box_iou_numpy
 
     matched = reference_count = candidate_count = 0
     for ref, cand in zip(reference, candidate, strict=True):
@@ -243,9 +243,9 @@ def evaluate_onnx(
     max_det: int = 300,
 ) -> dict:
     """COCO mAP50-95 / mAP50 and VOC mAP50 of an ONNX model on a split, through the runtime path."""
-    from ..data.formats import load_dataset
-    from ..engine.validator import detection_metrics
-    from ..runtime.session import OnnxDetector
+    from edgevision.data.formats import load_dataset
+    from edgevision.engine.validator import detection_metrics
+    from edgevision.runtime.session import OnnxDetector
 
     detector = OnnxDetector(path, conf=conf, iou=iou, max_det=max_det)
     record_set, _ = load_dataset(data, split=split, class_names=detector.class_names)

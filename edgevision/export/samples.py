@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.imageio import read_image
-from ..runtime.session import OnnxDetector
-from .graph import NmsDetector
-from .parity import ParityError, check_outputs, compare_detections
+from edgevision.data.imageio import read_image
+from edgevision.export.graph import NmsDetector
+from edgevision.export.parity import ParityError, check_outputs, compare_detections
+from edgevision.runtime.session import OnnxDetector
 
 NUM_SAMPLES = 4
 
@@ -30,7 +30,7 @@ def sample_images(
     if data:
         paths = _dataset_images(data, split)[:count]
         return [read_image(path) for path in paths], [str(path) for path in paths]
-    from ..data.synth import render_detection_image
+    from edgevision.data.synth import render_detection_image
 
     rng = np.random.default_rng(seed)
     images = []
@@ -41,7 +41,7 @@ def sample_images(
 
 
 def _dataset_images(data: str, split: str) -> list[Path]:
-    from ..data.formats import list_splits, load_dataset
+    from edgevision.data.formats import list_splits, load_dataset
 
     available = list_splits(data)
     chosen = split if split in available else ("train" if "train" in available else available[0])
@@ -51,7 +51,7 @@ def _dataset_images(data: str, split: str) -> list[Path]:
 
 def letterboxed_batch(images: list[np.ndarray], imgsz: int) -> torch.Tensor:
     """(N, 3, imgsz, imgsz) float batch in [0, 1] of letterboxed images (the predict input)."""
-    from ..data.letterbox import letterbox
+    from edgevision.data.letterbox import letterbox
 
     boxed = np.stack([letterbox(image, imgsz)[0] for image in images])
     return torch.from_numpy(boxed.transpose(0, 3, 1, 2).copy()).float() / 255
@@ -75,7 +75,7 @@ def torch_reference(
         model: the fused detector the file is traced from.
         options: export options (``imgsz``, ``nms``, ``dynamic``, ``conf``, ``iou``, ``max_det``).
     """
-    from ..engine.predictor import Predictor
+    from edgevision.engine.predictor import Predictor
 
     conf, iou, max_det, imgsz = (
         options["conf"],

@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 
 from edgevision.assign.simota import AssignResult, SimOTAAssigner
+from edgevision.losses.focal import quality_focal_loss
+from edgevision.losses.iou import iou_loss
 from edgevision.models.decode import anchor_grid, decode
-
-from .focal import quality_focal_loss
-from .iou import iou_loss
 
 
 class DetectionLoss:

@@ -1,6 +1,6 @@
 """Detection models: blocks, backbones, necks, heads, the Detector, decoding and the zoo."""
 
-from .blocks import (
+from edgevision.models.blocks import (
     C3,
     CBAM,
     SPPF,
@@ -10,9 +10,9 @@ from .blocks import (
     SqueezeExcite,
     fuse_conv_bn,
 )
-from .decode import decode, postprocess
-from .detector import Detector
-from .zoo import (
+from edgevision.models.decode import decode, postprocess
+from edgevision.models.detector import Detector
+from edgevision.models.zoo import (
     MODEL_ZOO,
     build_model,
     count_flops,

@@ -12,10 +12,10 @@ from functools import partial
 
 from torch import nn
 
-from .backbones.mobilenetv2 import MobileNetV2, mobilenet_v2
-from .backbones.resnet import ResNet, resnet
-from .backbones.shufflenetv2 import ShuffleNetV2, shufflenet_v2
-from .zoo import zoo_entry
+from edgevision.models.backbones.mobilenetv2 import MobileNetV2, mobilenet_v2
+from edgevision.models.backbones.resnet import ResNet, resnet
+from edgevision.models.backbones.shufflenetv2 import ShuffleNetV2, shufflenet_v2
+from edgevision.models.zoo import zoo_entry
 
 CLASSIFIER_IMGSZ = 224  # ImageNet training size; transfer learning works best near it
 

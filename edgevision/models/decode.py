@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional
 
-from ..ops import batched_nms, distance_to_xyxy, make_anchor_points
+from edgevision.ops import batched_nms, distance_to_xyxy, make_anchor_points
 
 
 def anchor_grid(
@@ -16,7 +16,9 @@ def anchor_grid(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, 2) cell centres and (A,) strides of the head's grid for an input of ``input_hw``."""
     height, width = int(input_hw[0]), int(input_hw[1])
-    return make_anchor_points([(height // s, width // s) for s in strides], list(strides), device=device)
+    return make_anchor_points(
+        [(height // s, width // s) for s in strides], list(strides), device=device
+    )
 
 
 def decode(

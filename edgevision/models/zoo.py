@@ -15,12 +15,12 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..errors import UnknownModelError
-from .backbones.cspdarknet import CSPDarknet, scale_width
-from .backbones.shufflenetv2 import shufflenet_v2
-from .detector import Detector
-from .heads.anchor_free import AnchorFreeHead
-from .necks.pan import PAN, LightPAN
+from edgevision.errors import UnknownModelError
+from edgevision.models.backbones.cspdarknet import CSPDarknet, scale_width
+from edgevision.models.backbones.shufflenetv2 import shufflenet_v2
+from edgevision.models.detector import Detector
+from edgevision.models.heads.anchor_free import AnchorFreeHead
+from edgevision.models.necks.pan import PAN, LightPAN
 
 # NanoDet-Plus's choice for neck and head: unlike ReLU it never leaves a thin head's channels dead,
 # and ONNX Runtime fuses it into the conv just the same.

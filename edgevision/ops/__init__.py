@@ -1,6 +1,6 @@
 """Geometry: box conversions, the IoU family, NMS. Nothing else in edgevision re-implements these."""
 
-from .boxes import (
+from edgevision.ops.boxes import (
     box_area,
     box_iou,
     box_iou_numpy,
@@ -16,7 +16,7 @@ from .boxes import (
     xyxy_to_distance,
     xyxy_to_xywh,
 )
-from .nms import batched_nms, nms
+from edgevision.ops.nms import batched_nms, nms
 
 __all__ = [
     "batched_nms",

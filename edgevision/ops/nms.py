@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .boxes import box_iou
+from edgevision.ops.boxes import box_iou
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:

@@ -4,12 +4,12 @@ Nothing here imports torch, directly or through another edgevision module; a tes
 package in a process where ``import torch`` fails.
 """
 
-from ..data.letterbox import letterbox
-from .decode import decode, detect, postprocess
-from .metadata import ModelInfo, parse_metadata, to_metadata
-from .nms import batched_nms, nms
-from .preprocess import to_input, unletterbox_boxes
-from .session import OnnxDetector, open_session
+from edgevision.data.letterbox import letterbox
+from edgevision.runtime.decode import decode, detect, postprocess
+from edgevision.runtime.metadata import ModelInfo, parse_metadata, to_metadata
+from edgevision.runtime.nms import batched_nms, nms
+from edgevision.runtime.preprocess import to_input, unletterbox_boxes
+from edgevision.runtime.session import OnnxDetector, open_session
 
 __all__ = [
     "ModelInfo",

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .nms import batched_nms
+from edgevision.runtime.nms import batched_nms
 
 
 def make_anchor_points(

@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CheckpointError
+from edgevision.errors import CheckpointError
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("edgevision_format", "class_names", "imgsz", "strides", "output_layout")

@@ -16,14 +16,14 @@ import numpy as np
 import onnxruntime
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
-from ..data.imageio import IMAGE_SUFFIXES, read_image
-from ..data.letterbox import letterbox
-from ..errors import CheckpointError, ConfigError, DataError
-from ..results import Detections
-from .decode import detect
-from .metadata import ModelInfo, parse_metadata
-from .preprocess import to_input, unletterbox_boxes
-from .video import VIDEO_SUFFIXES, draw, predict_video
+from edgevision.data.imageio import IMAGE_SUFFIXES, read_image
+from edgevision.data.letterbox import letterbox
+from edgevision.errors import CheckpointError, ConfigError, DataError
+from edgevision.results import Detections
+from edgevision.runtime.decode import detect
+from edgevision.runtime.metadata import ModelInfo, parse_metadata
+from edgevision.runtime.preprocess import to_input, unletterbox_boxes
+from edgevision.runtime.video import VIDEO_SUFFIXES, draw, predict_video
 
 _ORT_LOAD_ERRORS = (
     ort_errors.Fail,

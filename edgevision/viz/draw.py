@@ -6,20 +6,44 @@ import cv2
 import numpy as np
 
 # 20 colours that stay distinguishable on photos (a tab20-like palette, RGB).
-PALETTE = np.array([
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
-    (219, 219, 141), (158, 218, 229),
-], dtype=np.uint8)
+PALETTE = np.array(
+    [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+        (174, 199, 232),
+        (255, 187, 120),
+        (152, 223, 138),
+        (255, 152, 150),
+        (197, 176, 213),
+        (196, 156, 148),
+        (247, 182, 210),
+        (199, 199, 199),
+        (219, 219, 141),
+        (158, 218, 229),
+    ],
+    dtype=np.uint8,
+)
 
 
 def color_for(class_index: int) -> tuple[int, int, int]:
     return tuple(int(v) for v in PALETTE[class_index % len(PALETTE)])
 
 
-def draw_detections(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray | None,
-                    class_names: list[str]) -> np.ndarray:
+def draw_detections(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    classes: np.ndarray,
+    scores: np.ndarray | None,
+    class_names: list[str],
+) -> np.ndarray:
     """A copy of an RGB image with boxes and ``name score`` tags; line width scales with image size."""
     canvas = np.ascontiguousarray(image.copy())
     thickness = max(1, round(sum(canvas.shape[:2]) / 600))
@@ -35,7 +59,16 @@ def draw_detections(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, s
         cv2.rectangle(canvas, (x0, top), (x0 + tw + 2, top + th + base + 2), color, -1)
         luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
         ink = (0, 0, 0) if luminance > 150 else (255, 255, 255)
-        cv2.putText(canvas, text, (x0 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, ink, 1, cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            text,
+            (x0 + 1, top + th + 1),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            ink,
+            1,
+            cv2.LINE_AA,
+        )
     return canvas
 
 

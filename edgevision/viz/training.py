@@ -6,7 +6,7 @@ import csv
 import math
 from pathlib import Path
 
-from ..fileio import atomic_write
+from edgevision.fileio import atomic_write
 
 
 def plot_results(csv_path: str | Path, png_path: str | Path) -> Path | None:
@@ -26,7 +26,11 @@ def plot_results(csv_path: str | Path, png_path: str | Path) -> Path | None:
     figure = Figure(figsize=(3.2 * cols, 2.6 * math.ceil(len(columns) / cols)), tight_layout=True)
     for i, column in enumerate(columns):
         axes = figure.add_subplot(math.ceil(len(columns) / cols), cols, i + 1)
-        points = [(e, float(r[column])) for e, r in zip(epochs, rows, strict=True) if _is_number(r[column])]
+        points = [
+            (e, float(r[column]))
+            for e, r in zip(epochs, rows, strict=True)
+            if _is_number(r[column])
+        ]
         axes.plot([p[0] for p in points], [p[1] for p in points], marker=".", linewidth=1.2)
         axes.set_title(column, fontsize=9)
         axes.grid(alpha=0.3)

@@ -413,7 +413,6 @@ def test_yolo_defects_point_at_label_lines(clean_voc, tmp_path):
     assert [i.kind for i in report.issues if i.line is None] == [kinds.NO_OBJECTS]
 
 
-
 def test_converted_coco_tree_is_checked_as_coco_not_as_class_folders(clean_voc, tmp_path, capsys):
     """`data convert --to coco` writes annotations/ + images/: folders a classification layout
     would take for two classes. The doctor must read the tree as COCO."""
@@ -425,7 +424,9 @@ def test_converted_coco_tree_is_checked_as_coco_not_as_class_folders(clean_voc, 
     assert not is_classification_data(coco)
     report = check_dataset(coco)
     assert report.format == "coco"
-    image_files = sum(1 for p in (coco / "images").rglob("*") if p.is_file())  # one copy per split file
+    image_files = sum(
+        1 for p in (coco / "images").rglob("*") if p.is_file()
+    )  # one copy per split file
     assert report.num_images == image_files
     assert main(["data", "check", str(coco)]) == 0
     assert "classification" not in capsys.readouterr().out

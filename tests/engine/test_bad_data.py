@@ -22,8 +22,7 @@ from edgevision.data.dataset import DetectionDataset
 from edgevision.data.formats import load_dataset
 from edgevision.data.imageio import read_image
 from edgevision.data.synth import CLASS_NAMES, synthesize_detection
-
-from ..data.test_check import make_dirty_voc, stem
+from tests.data.test_check import make_dirty_voc, stem
 
 TRUNCATED, EMPTY_FILE, EXIF_TURNED = 12, 13, 15  # images of make_dirty_voc (see DEFECTS)
 UNUSABLE_ANNOTATIONS = (8, 9, 10)  # corrupt XML, empty XML, image missing: reader issues

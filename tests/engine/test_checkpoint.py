@@ -36,7 +36,9 @@ def test_crafted_pickle_is_refused_and_does_not_run(tmp_path):
 
 def test_round_trip_and_format_tag(tmp_path):
     model = torch.nn.Linear(4, 2)
-    path = save_checkpoint(tmp_path / "w" / "last.pt", {"model": model.state_dict(), "config": {"epochs": 3}})
+    path = save_checkpoint(
+        tmp_path / "w" / "last.pt", {"model": model.state_dict(), "config": {"epochs": 3}}
+    )
     state = load_checkpoint(path)
     assert state["format"] == "edgevision-checkpoint" and state["version"] == VERSION
     torch.testing.assert_close(state["model"]["weight"], model.weight)

@@ -27,10 +27,23 @@ def test_torchrun_two_processes_train_in_lockstep(tmp_path):
     project.mkdir()
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(driver), str(data), str(project)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(driver),
+        str(data),
+        str(project),
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rank0 = torch.load(project / "rank0.pt", weights_only=True)
     rank1 = torch.load(project / "rank1.pt", weights_only=True)

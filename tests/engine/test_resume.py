@@ -16,14 +16,31 @@ from edgevision.data.synth import synthesize_detection
 from edgevision.engine.checkpoint import load_checkpoint
 
 EPOCHS = 12  # long enough that three kills, even late ones, land before the end
-ARGS = ["--model", "nano-s", "--epochs", str(EPOCHS), "--imgsz", "64", "--batch", "4", "--workers", "0",
-        "--val-interval", "10", "--no-verbose", "--no-plots", "--seed", "7"]
+ARGS = [
+    "--model",
+    "nano-s",
+    "--epochs",
+    str(EPOCHS),
+    "--imgsz",
+    "64",
+    "--batch",
+    "4",
+    "--workers",
+    "0",
+    "--val-interval",
+    "10",
+    "--no-verbose",
+    "--no-plots",
+    "--seed",
+    "7",
+]
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return synthesize_detection(tmp_path_factory.mktemp("tiny") / "voc", n_train=8, n_val=4,
-                                width_range=(64, 96), seed=1)
+    return synthesize_detection(
+        tmp_path_factory.mktemp("tiny") / "voc", n_train=8, n_val=4, width_range=(64, 96), seed=1
+    )
 
 
 def _rows(run_dir):
@@ -61,18 +78,25 @@ def _kill_after_next_epoch(process, run_dir, rows_before, delay, deadline):
 def test_three_sigkills_then_resume_match_uninterrupted_run(tiny, tmp_path):
     """Kill at three random points (seeded), resume after each; the final weights are the same."""
     command = [sys.executable, "-m", "edgevision", "train"]
-    subprocess.run(command + ["--data", str(tiny), "--project", str(tmp_path), "--name", "straight"] + ARGS,
-                   check=True, capture_output=True)
+    subprocess.run(
+        command + ["--data", str(tiny), "--project", str(tmp_path), "--name", "straight"] + ARGS,
+        check=True,
+        capture_output=True,
+    )
     killed = tmp_path / "killed"
     first = command + ["--data", str(tiny), "--project", str(tmp_path), "--name", "killed"] + ARGS
     rng, deadline, kills = random.Random(20261123), time.time() + 300, 0
-    epoch_seconds = _seconds_per_epoch(tmp_path / "straight")  # kill points scale with this machine's speed
+    epoch_seconds = _seconds_per_epoch(
+        tmp_path / "straight"
+    )  # kill points scale with this machine's speed
     launch = first
     for _ in range(3):
         rows = _rows(killed)
         process = subprocess.Popen(launch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Somewhere inside the following epoch, or during its checkpoint write.
-        kills += _kill_after_next_epoch(process, killed, rows, rng.uniform(0.05, 0.8) * epoch_seconds, deadline)
+        kills += _kill_after_next_epoch(
+            process, killed, rows, rng.uniform(0.05, 0.8) * epoch_seconds, deadline
+        )
         launch = command + ["--resume", str(killed)]
     assert kills == 3, "a run finished before it could be killed; the tiny run is too short"
     assert _weights(killed)[2] < EPOCHS - 1  # the last kill came before the final epoch
@@ -84,7 +108,9 @@ def test_three_sigkills_then_resume_match_uninterrupted_run(tiny, tmp_path):
         torch.testing.assert_close(model_b[key], model_a[key], rtol=0, atol=1e-6, msg=key)
         torch.testing.assert_close(ema_b[key], ema_a[key], rtol=0, atol=1e-6, msg=key)
     assert (killed / "weights" / "best.pt").is_file()
-    assert _rows(killed) == EPOCHS  # one results row per epoch: replayed epochs are not logged twice
+    assert (
+        _rows(killed) == EPOCHS
+    )  # one results row per epoch: replayed epochs are not logged twice
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
@@ -98,8 +124,20 @@ def test_weights_with_other_class_count_load_by_shape(tiny, tmp_path, capsys):
 
     donor = build_model("nano-s", num_classes=2)
     save_checkpoint(tmp_path / "donor.pt", {"model": donor.state_dict()})
-    api.train(data=str(tiny), model="nano-s", epochs=1, imgsz=64, batch=4, workers=0, val=False,
-              verbose=False, plots=False, project=str(tmp_path), name="ft", weights=str(tmp_path / "donor.pt"))
+    api.train(
+        data=str(tiny),
+        model="nano-s",
+        epochs=1,
+        imgsz=64,
+        batch=4,
+        workers=0,
+        val=False,
+        verbose=False,
+        plots=False,
+        project=str(tmp_path),
+        name="ft",
+        weights=str(tmp_path / "donor.pt"),
+    )
     out = capsys.readouterr().out
     assert "skipped 6 (shape differs)" in out  # 3 levels of class predictors (weight, bias)
     assert "missing 0" in out
@@ -109,8 +147,18 @@ def test_weights_with_other_class_count_load_by_shape(tiny, tmp_path, capsys):
 def test_ctrl_c_saves_last_and_exits_cleanly(tiny, tmp_path):
     """SIGINT ends the batch, saves last.pt, exits 0 and says how to resume; the run then resumes."""
     run = tmp_path / "interrupted"
-    command = [sys.executable, "-m", "edgevision", "train", "--data", str(tiny), "--project", str(tmp_path),
-               "--name", "interrupted"] + ARGS
+    command = [
+        sys.executable,
+        "-m",
+        "edgevision",
+        "train",
+        "--data",
+        str(tiny),
+        "--project",
+        str(tmp_path),
+        "--name",
+        "interrupted",
+    ] + ARGS
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while _rows(run) < 1 and process.poll() is None and time.time() < deadline:

@@ -11,7 +11,9 @@ from edgevision.errors import ConfigError
 
 
 def _model():
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 2, 1))
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 2, 1)
+    )
 
 
 def test_cosine_endpoints():
@@ -34,7 +36,9 @@ def test_groups_put_decay_on_weights_only_and_head_multiplier():
 def test_warmup_then_cosine():
     model = _model()
     optimizer = build_optimizer("sgd", parameter_groups(model, 0, lr=0.01), 0.01, 0.937)
-    schedule = WarmupCosine(optimizer, total_iters=1000, warmup_iters=100, lrf=0.1, warmup_bias_lr=0.1)
+    schedule = WarmupCosine(
+        optimizer, total_iters=1000, warmup_iters=100, lrf=0.1, warmup_bias_lr=0.1
+    )
     schedule.step(0)
     lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
     assert lrs["weight"] == 0 and lrs["bias"] == pytest.approx(0.1)
@@ -100,5 +104,7 @@ def test_auto_optimizer_treats_a_time_budget_as_a_short_run(tmp_path):
         trainer = Trainer(Task(), TrainConfig(**options), tmp_path, torch.device("cpu"))
         return trainer._build_optimizer(_model(), total_iters=19_000, iters_per_epoch=19)[0]
 
-    assert isinstance(build(epochs=1000, time=6), torch.optim.AdamW)  # 6 minutes: a few hundred steps
+    assert isinstance(
+        build(epochs=1000, time=6), torch.optim.AdamW
+    )  # 6 minutes: a few hundred steps
     assert isinstance(build(epochs=1000), torch.optim.SGD)  # 19k planned iterations: a long run

@@ -6,8 +6,7 @@ import pytest
 
 from edgevision.data.synth import synthesize_detection
 from edgevision.export.onnx import export_onnx
-
-from .fixtures import one_torch_thread, write_checkpoint
+from tests.export.fixtures import one_torch_thread, write_checkpoint
 
 __all__ = ["one_torch_thread"]
 

@@ -21,10 +21,19 @@ MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 def checkpoint(tmp_path):
     torch.manual_seed(0)
     model = build_classifier("cls-shufflenetv2-x0.5", 3)
-    with torch.no_grad():  # real BN statistics, so a wrong fold or normalisation shows in the output
+    with (
+        torch.no_grad()
+    ):  # real BN statistics, so a wrong fold or normalisation shows in the output
         model.train()(torch.rand(8, 3, 64, 64))
-    meta = {"task": "classify", "model_name": "cls-shufflenetv2-x0.5", "num_classes": 3,
-            "class_names": ["a", "b", "c"], "imgsz": 64, "mean": MEAN, "std": STD}
+    meta = {
+        "task": "classify",
+        "model_name": "cls-shufflenetv2-x0.5",
+        "num_classes": 3,
+        "class_names": ["a", "b", "c"],
+        "imgsz": 64,
+        "mean": MEAN,
+        "std": STD,
+    }
     path = tmp_path / "cls.pt"
     save_checkpoint(path, {"meta": meta, "model": model.eval().state_dict(), "ema": None})
     return path, model.eval()

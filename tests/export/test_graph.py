@@ -7,8 +7,7 @@ import torch
 from edgevision.export.graph import NmsDetector, traceable_decode
 from edgevision.export.samples import letterboxed_batch, sample_images
 from edgevision.models.decode import decode, postprocess
-
-from .fixtures import biased_detector
+from tests.export.fixtures import biased_detector
 
 
 def test_traceable_decode_equals_decode_on_a_non_square_input():

@@ -16,8 +16,7 @@ from edgevision.export.onnx import export_onnx, read_info
 from edgevision.export.parity import ParityError, check_fusion
 from edgevision.export.samples import sample_images
 from edgevision.runtime import OnnxDetector
-
-from .fixtures import CLASS_NAMES, IMGSZ, biased_detector, fused_copy
+from tests.export.fixtures import CLASS_NAMES, IMGSZ, biased_detector, fused_copy
 
 
 def test_fused_model_matches_trained_model_and_a_broken_fusion_raises():

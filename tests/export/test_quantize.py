@@ -9,8 +9,7 @@ from edgevision.errors import ConfigError
 from edgevision.export.onnx import export_onnx, read_info
 from edgevision.export.quantize import ImageCalibrationReader, float_tail_nodes, random_images
 from edgevision.runtime import OnnxDetector
-
-from .fixtures import CLASS_NAMES
+from tests.export.fixtures import CLASS_NAMES
 
 
 def test_float_tail_is_the_final_convs_and_everything_after(nms_export):

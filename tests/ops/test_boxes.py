@@ -44,10 +44,16 @@ def brute_iou(a, b):
     cw = max(a[2], b[2]) - min(a[0], b[0])
     ch = max(a[3], b[3]) - min(a[1], b[1])
     giou = iou - (cw * ch - union) / (cw * ch)
-    rho2 = ((a[0] + a[2]) / 2 - (b[0] + b[2]) / 2) ** 2 + ((a[1] + a[3]) / 2 - (b[1] + b[3]) / 2) ** 2
+    rho2 = ((a[0] + a[2]) / 2 - (b[0] + b[2]) / 2) ** 2 + (
+        (a[1] + a[3]) / 2 - (b[1] + b[3]) / 2
+    ) ** 2
     c2 = cw**2 + ch**2
     diou = iou - rho2 / c2
-    v = 4 / math.pi**2 * (math.atan((b[2] - b[0]) / (b[3] - b[1])) - math.atan((a[2] - a[0]) / (a[3] - a[1]))) ** 2
+    v = (
+        4
+        / math.pi**2
+        * (math.atan((b[2] - b[0]) / (b[3] - b[1])) - math.atan((a[2] - a[0]) / (a[3] - a[1]))) ** 2
+    )
     alpha = v / (v - iou + 1)
     return {"iou": iou, "giou": giou, "diou": diou, "ciou": diou - alpha * v}
 
@@ -70,7 +76,9 @@ def test_elementwise_equals_diagonal_of_pairwise():
 
 def test_numpy_iou_matches_torch():
     a, b = random_boxes(8, 4), random_boxes(9, 5)
-    np.testing.assert_allclose(box_iou_numpy(a.numpy(), b.numpy()), box_iou(a, b, eps=0).numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        box_iou_numpy(a.numpy(), b.numpy()), box_iou(a, b, eps=0).numpy(), atol=1e-12
+    )
 
 
 def test_unknown_iou_kind_is_refused():
@@ -117,7 +125,9 @@ box_strategy = st.tuples(finite, finite, st.floats(0.1, 500), st.floats(0.1, 500
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(box_strategy, min_size=1, max_size=6), st.lists(box_strategy, min_size=1, max_size=6))
+@given(
+    st.lists(box_strategy, min_size=1, max_size=6), st.lists(box_strategy, min_size=1, max_size=6)
+)
 def test_iou_properties(a, b):
     ta, tb = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
     iou = box_iou(ta, tb)

@@ -53,7 +53,12 @@ def test_batched_nms_equals_per_class_brute_force():
 
 def test_empty_input():
     assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).numel() == 0
-    assert batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5).numel() == 0
+    assert (
+        batched_nms(
+            torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5
+        ).numel()
+        == 0
+    )
 
 
 @settings(max_examples=60, deadline=None)

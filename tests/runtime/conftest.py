@@ -6,8 +6,7 @@ import pytest
 
 from edgevision.api import load_detector
 from edgevision.export.onnx import export_model
-
-from ..export.fixtures import IMGSZ, fused_copy, one_torch_thread, write_checkpoint
+from tests.export.fixtures import IMGSZ, fused_copy, one_torch_thread, write_checkpoint
 
 __all__ = ["one_torch_thread"]
 

@@ -19,8 +19,7 @@ from edgevision.engine.predictor import Predictor
 from edgevision.errors import CheckpointError, ConfigError, DataError
 from edgevision.export.samples import sample_images
 from edgevision.runtime import ModelInfo, OnnxDetector, parse_metadata, to_metadata
-
-from ..export.fixtures import CLASS_NAMES, IMGSZ
+from tests.export.fixtures import CLASS_NAMES, IMGSZ
 
 BLOCKED_RUN = """
 import importlib.abc, json, sys

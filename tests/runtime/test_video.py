@@ -20,7 +20,9 @@ def test_every_frame_in_order_and_annotated_copy(tmp_path):
     def predict_frame(rgb, name):
         seen.append((name, rgb.shape, int(rgb.mean())))
         box = np.array([[4.0, 4.0, 30.0, 30.0]], np.float32)
-        return Detections(box, np.array([0.9], np.float32), np.array([0]), ["thing"], name, rgb.shape[:2])
+        return Detections(
+            box, np.array([0.9], np.float32), np.array([0]), ["thing"], name, rgb.shape[:2]
+        )
 
     out = tmp_path / "out"
     out.mkdir()

@@ -14,10 +14,10 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from ...errors import DataError
-from .. import issues as kinds
-from ..issues import Issue
-from ..records import RecordSet
+from edgevision.data import issues as kinds
+from edgevision.data.issues import Issue
+from edgevision.data.records import RecordSet
+from edgevision.errors import DataError
 
 
 def relative_inside(root: str | Path, path: str | Path) -> str | None:
@@ -157,7 +157,7 @@ def _unknown(path: Path) -> DataError:
 
 
 def _yaml_kind(path: Path) -> str | None:
-    from .yolo import load_yaml
+    from edgevision.data.formats.yolo import load_yaml
 
     config = load_yaml(path)
     if "format" in config:
@@ -167,7 +167,7 @@ def _yaml_kind(path: Path) -> str | None:
 
 
 def _detect_folder(path: Path) -> str | None:
-    from .yolo import find_data_yaml
+    from edgevision.data.formats.yolo import find_data_yaml
 
     yaml_path = find_data_yaml(path)
     yaml_kind = None if yaml_path is None else _yaml_kind(yaml_path)
@@ -209,7 +209,7 @@ def detect_format(data: str | Path) -> str:
 
 def _edgevision_config(path: Path) -> tuple[dict, Path, Path]:
     """(config, YAML path, dataset root) of an edgevision data YAML, keys checked."""
-    from .yolo import dataset_root, find_data_yaml, load_yaml
+    from edgevision.data.formats.yolo import dataset_root, find_data_yaml, load_yaml
 
     yaml_path = find_data_yaml(path) if path.is_dir() else path
     config = load_yaml(yaml_path)
@@ -238,7 +238,7 @@ def _voc_splits(root: Path) -> list[str]:
 
 def _coco_split_files(location: Path) -> dict[str, Path]:
     """split -> COCO JSON for a file or a folder; ``instances_*`` wins when names collide."""
-    from .coco import coco_split_name
+    from edgevision.data.formats.coco import coco_split_name
 
     files = [location] if location.is_file() else _coco_jsons(location)
     by_split: dict[str, Path] = {}
@@ -249,7 +249,7 @@ def _coco_split_files(location: Path) -> dict[str, Path]:
 
 def list_splits(data: str | Path) -> list[str]:
     """The splits ``data`` holds ("train", "val", ...; ["all"] when it is not split)."""
-    from .yolo import SPLITS, yolo_config
+    from edgevision.data.formats.yolo import SPLITS, yolo_config
 
     path = Path(data)
     kind = detect_format(path)
@@ -268,14 +268,14 @@ def list_splits(data: str | Path) -> list[str]:
 
 
 def _load_voc(root: Path, split: str, config: dict, names, case: str):
-    from .voc import read_voc
+    from edgevision.data.formats.voc import read_voc
 
     list_name = config.get(split, split)  # an edgevision YAML may map train: -> another list
     return read_voc(root, None if split == "all" else str(list_name), names, case)
 
 
 def _load_coco(root: Path, split: str, config: dict):
-    from .coco import read_coco
+    from edgevision.data.formats.coco import read_coco
 
     spec = config.get(split)
     if spec:  # edgevision YAML: "train: ann.json" or "train: {json: ann.json, images: imgs}"
@@ -297,7 +297,7 @@ def _load_coco(root: Path, split: str, config: dict):
 
 def _load_yolo(location: Path, split: str, names):
     """One split, or every split merged for "all" (YOLO has no whole-dataset list)."""
-    from .yolo import SPLITS, read_yolo, yolo_config
+    from edgevision.data.formats.yolo import SPLITS, read_yolo, yolo_config
 
     if split != "all":
         return read_yolo(location, split, names)
@@ -345,7 +345,7 @@ def load_dataset(
     Raises:
         DataError: unknown layout, unreadable file, or the split does not exist.
     """
-    from .yolo import parse_names
+    from edgevision.data.formats.yolo import parse_names
 
     path = Path(data)
     kind, root, config = detect_format(path), path, {}

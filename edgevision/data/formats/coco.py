@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import DataError
-from ...fileio import atomic_write_text
-from ...ops import box_area, xywh_to_xyxy, xyxy_to_xywh
-from .. import issues as kinds
-from ..imageio import read_image_size
-from ..issues import Issue
-from ..records import ImageRecord, RecordSet
-from . import copy_images_to, image_names, resolve_inside
+from edgevision.data import issues as kinds
+from edgevision.data.formats import copy_images_to, image_names, resolve_inside
+from edgevision.data.imageio import read_image_size
+from edgevision.data.issues import Issue
+from edgevision.data.records import ImageRecord, RecordSet
+from edgevision.errors import DataError
+from edgevision.fileio import atomic_write_text
+from edgevision.ops import box_area, xywh_to_xyxy, xyxy_to_xywh
 
 CATEGORY_IDS_KEY = "coco_category_ids"
 _SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val"}

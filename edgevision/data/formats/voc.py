@@ -23,13 +23,9 @@ from xml.etree.ElementTree import Element
 
 import numpy as np
 
-from ...errors import ConfigError, DataError
-from .. import issues as kinds
-from ..imageio import IMAGE_SUFFIXES, read_image_size
-from ..issues import Issue
-from ..records import ImageRecord, RecordSet
-from .voc_write import record_to_xml, write_voc
-from .voc_xml import (
+from edgevision.data import issues as kinds
+from edgevision.data.formats.voc_write import record_to_xml, write_voc
+from edgevision.data.formats.voc_xml import (
     _FILE_HINT,
     _box,
     _decode,
@@ -40,6 +36,10 @@ from .voc_xml import (
     _read_bytes,
     parse_voc_xml,
 )
+from edgevision.data.imageio import IMAGE_SUFFIXES, read_image_size
+from edgevision.data.issues import Issue
+from edgevision.data.records import ImageRecord, RecordSet
+from edgevision.errors import ConfigError, DataError
 
 __all__ = [
     "VocImageIndex",

@@ -15,9 +15,9 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from ...errors import DataError
-from ...fileio import atomic_write_text
-from ..records import ImageRecord, RecordSet
+from edgevision.data.records import ImageRecord, RecordSet
+from edgevision.errors import DataError
+from edgevision.fileio import atomic_write_text
 
 
 def _coordinate_text(value: float, offset: float) -> str:

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from ..blocks import C3, SPPF, ActFactory, ConvBNAct
+from edgevision.models.blocks import C3, SPPF, ActFactory, ConvBNAct
 
 # Full-size (multiple 1.0) channels of the stem and the four stages, and C3 blocks per stage.
 BASE_CHANNELS = (64, 128, 256, 512, 1024)

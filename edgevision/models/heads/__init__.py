@@ -1,5 +1,5 @@
 """Heads: map neck levels to the raw (B, A, 4 + C) output."""
 
-from .anchor_free import AnchorFreeHead
+from edgevision.models.heads.anchor_free import AnchorFreeHead
 
 __all__ = ["AnchorFreeHead"]

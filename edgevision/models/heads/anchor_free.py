@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..blocks import ActFactory, ConvBNAct, DepthwiseSeparable
+from edgevision.models.blocks import ActFactory, ConvBNAct, DepthwiseSeparable
 
 # Class prior 0.01: at the start every point predicts "background" with 99 % confidence, so the
 # thousands of negatives do not swamp the loss in the first iterations (RetinaNet's focal-loss init).

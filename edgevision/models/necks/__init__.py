@@ -1,5 +1,5 @@
 """Necks: fuse the backbone's pyramid levels."""
 
-from .pan import PAN, LightPAN
+from edgevision.models.necks.pan import PAN, LightPAN
 
 __all__ = ["PAN", "LightPAN"]

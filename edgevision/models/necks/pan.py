@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..backbones.cspdarknet import scale_depth
-from ..blocks import C3, ActFactory, ConvBNAct, DepthwiseSeparable
+from edgevision.models.backbones.cspdarknet import scale_depth
+from edgevision.models.blocks import C3, ActFactory, ConvBNAct, DepthwiseSeparable
 
 
 def _upsample(x: torch.Tensor) -> torch.Tensor:
