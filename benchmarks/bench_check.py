@@ -28,9 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgevision.data.check import check_dataset
-from edgevision.data.check_images import inspect_images
-from edgevision.data.check_read import read_whole_dataset
+from edgevision.data.doctor.check import check_dataset
+from edgevision.data.doctor.images import inspect_images
+from edgevision.data.doctor.read_all import read_whole_dataset
 
 CLASS_NAMES = ("aircraft", "bus", "car", "person", "tug")
 SIZES = [(64, 48), (96, 72), (128, 96), (160, 120), (120, 160)]

@@ -29,8 +29,8 @@ import torch
 from torch.nn import functional as F
 
 from edgevision.config import TrainConfig
-from edgevision.data.classify_dataset import normalize_images
-from edgevision.data.synth_classify import synthesize_classification
+from edgevision.data.datasets.classify import normalize_images
+from edgevision.data.synth.classify import synthesize_classification
 from edgevision.engine.callbacks import Callback
 from edgevision.engine.task_classify import build_classification_task
 from edgevision.engine.trainer import Trainer

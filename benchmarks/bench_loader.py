@@ -18,9 +18,9 @@ import os
 import tempfile
 import time
 
-from edgevision.data.dataset import AugmentConfig, DetectionDataset
-from edgevision.data.loader import build_dataloader
-from edgevision.data.synth import synthesize_detection_records
+from edgevision.data.datasets.detect import AugmentConfig, DetectionDataset
+from edgevision.data.datasets.loader import build_dataloader
+from edgevision.data.synth.detect import synthesize_detection_records
 
 
 def loader_images_per_second(

@@ -27,9 +27,9 @@ import tempfile
 from pathlib import Path
 
 from edgevision import api
-from edgevision.data.dataset import AugmentConfig, DetectionDataset
+from edgevision.data.datasets.detect import AugmentConfig, DetectionDataset
 from edgevision.data.formats.voc import read_voc
-from edgevision.data.synth import synthesize_detection
+from edgevision.data.synth.detect import synthesize_detection
 from edgevision.models.zoo import MODEL_ZOO
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -1,9 +1,12 @@
 """``edgevision bench``: params, FLOPs, latency (PyTorch eager, ONNX Runtime FP32 and INT8) and
-the fraction of this CPU's measured peak FLOP/s that the model achieves.
+the fraction of this CPU's measured peak FLOP/s that the model achieves, for a zoo model, ``.pt``
+weights or an exported ``.onnx`` (the last without PyTorch: ONNX Runtime only, params and FLOPs
+read from the graph).
 
-FLOPs are ``torch.utils.flop_counter`` counts, which are 2 x multiply-accumulates (the
-detection-paper convention; convolutions and matrix products only). The peak is a float32 SGEMM
-probe (512 x 512 matrices, best of 20 runs, the faster of ``torch.mm`` and ONNX Runtime's
+FLOPs are 2 x multiply-accumulates (the detection-paper convention; convolutions and matrix
+products only): ``torch.utils.flop_counter`` for PyTorch models, the same count from the ONNX
+graph's Conv / MatMul / Gemm shapes for an ``.onnx``. The peak is a float32 SGEMM probe (512 x 512
+matrices, best of 20 runs, the faster of ``torch.mm`` when PyTorch is installed and ONNX Runtime's
 ``MatMul``) with the same thread count, cached per machine in ``~/.cache/edgevision/peak.json``
 keyed by CPU model and threads (``peak_flops(threads, refresh=True)`` measures again). Every
 benchmark's latencies are cached in ``latency.json`` beside it, which ``edgevision models``
@@ -12,19 +15,20 @@ reads through :func:`cached_latency`.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from edgevision.errors import ConfigError
-from edgevision.fileio import atomic_write_text
+from edgevision import tasks
+from edgevision.core.errors import ConfigError
+from edgevision.core.fileio import atomic_write_text
+from edgevision.runtime.session import open_session
+from edgevision.runtime.timing import time_call, time_session
 
 SGEMM_SIZE = 512  # fits in L2: measures arithmetic, not memory bandwidth
 
@@ -61,50 +65,14 @@ def _write_cache(name: str, key: str, value: dict) -> None:
     atomic_write_text(cache_dir() / name, json.dumps(entries, indent=1, sort_keys=True))
 
 
-def time_call(function: Callable[[], object], runs: int = 100, warmup: int = 10) -> dict:
-    """Median and 90th-percentile wall time of ``function()`` over ``runs`` calls after ``warmup``."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    milliseconds = np.array(times) * 1000
-    # The best run is what an idle machine gives; on a shared one it is the steadier figure.
-    return {
-        "median_ms": float(np.median(milliseconds)),
-        "p90_ms": float(np.percentile(milliseconds, 90)),
-        "best_ms": float(milliseconds.min()),
-        "runs": runs,
-    }
-
-
-def time_session(session, imgsz: tuple[int, int], runs: int = 100, warmup: int = 10) -> dict:
-    """:func:`time_call` of one batch-1 ONNX Runtime inference at ``imgsz`` (graph only)."""
-    images = np.random.default_rng(0).random((1, 3, *imgsz), dtype=np.float32)
-    return time_call(lambda: session.run(None, {"images": images}), runs, warmup)
-
-
-class _TorchThreads:
-    """Run PyTorch with ``threads`` intra-op threads and restore the previous count afterwards."""
-
-    def __init__(self, threads: int):
-        self.threads, self.previous = threads, torch.get_num_threads()
-
-    def __enter__(self):
-        torch.set_num_threads(self.threads)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.previous)
+def _torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
 
 
 def _onnx_matmul(size: int, threads: int):
     """An ONNX Runtime session computing one (size x size) @ (size x size) float32 product."""
-    import onnx
+    import onnxruntime
     from onnx import TensorProto, helper
-
-    from edgevision.runtime.session import onnxruntime
 
     matrices = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [size, size]) for n in "abc"]
     graph = helper.make_graph(
@@ -114,20 +82,20 @@ def _onnx_matmul(size: int, threads: int):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     return onnxruntime.InferenceSession(
-        onnx.ModelProto.SerializeToString(model), options, providers=["CPUExecutionProvider"]
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
 
 
 def measure_peak_flops(threads: int, size: int = SGEMM_SIZE, repeats: int = 20) -> dict:
     """FLOP/s of a float32 ``size`` x ``size`` matrix product on ``threads`` threads, best run,
-    by PyTorch (``torch.mm``) and by ONNX Runtime (``MatMul``, its MLAS kernels).
+    by ONNX Runtime (``MatMul``, its MLAS kernels) and by PyTorch (``torch.mm``) when installed.
 
     Both are probed because BLAS libraries differ by up to 2x on one CPU (MKL on AMD, say); the
     faster of the two is the honest "achievable peak". 512 x 512 fits in L2, so the probe
     measures arithmetic throughput rather than memory bandwidth.
 
     Returns:
-        ``{"torch": flops_per_s, "onnxruntime": flops_per_s}``.
+        ``{"onnxruntime": flops_per_s}`` plus ``"torch"`` when PyTorch is installed.
     """
     rng = np.random.default_rng(0)
     a, b = (rng.random((size, size), dtype=np.float32) for _ in range(2))
@@ -135,12 +103,17 @@ def measure_peak_flops(threads: int, size: int = SGEMM_SIZE, repeats: int = 20) 
     session = _onnx_matmul(size, threads)
     feeds = {"a": a, "b": b}
     ort_best = time_call(lambda: session.run(None, feeds), runs=repeats, warmup=2)["best_ms"]
-    a_torch, b_torch = torch.from_numpy(a), torch.from_numpy(b)
-    with _TorchThreads(threads), torch.no_grad():
-        torch_best = time_call(lambda: torch.mm(a_torch, b_torch), runs=repeats, warmup=2)[
-            "best_ms"
-        ]
-    return {"torch": work / (torch_best / 1000), "onnxruntime": work / (ort_best / 1000)}
+    probes = {"onnxruntime": work / (ort_best / 1000)}
+    if _torch_installed():
+        import torch  # the second engine, when it is installed
+
+        from edgevision.engine.threads import torch_threads
+
+        with torch_threads(threads):
+            a_t, b_t = torch.from_numpy(a), torch.from_numpy(b)
+            best = time_call(lambda: torch.mm(a_t, b_t), runs=repeats, warmup=2)["best_ms"]
+        probes["torch"] = work / (best / 1000)
+    return probes
 
 
 def peak_flops(threads: int, refresh: bool = False) -> float:
@@ -164,25 +137,6 @@ def cached_latency(name: str, imgsz: int, threads: int = 2) -> dict | None:
     return _read_cache("latency.json").get(f"{cpu_name()}|threads={threads}|{name}|{imgsz}")
 
 
-def _model_for(model: str | None, weights: str | None, num_classes: int):
-    if weights:
-        from edgevision.api import load_detector
-
-        detector, meta = load_detector(weights)
-        return detector, meta
-    if not model:
-        raise ConfigError("bench needs --model NAME (a zoo model) or --weights W.pt")
-    from edgevision.models.zoo import build_model
-
-    detector = build_model(model, num_classes).eval()
-    meta = {
-        "model_name": model,
-        "class_names": [f"class{i}" for i in range(num_classes)],
-        "task": "detect",
-    }
-    return detector, meta
-
-
 def bench(
     model: str | None = None,
     weights: str | None = None,
@@ -192,83 +146,187 @@ def bench(
     warmup: int = 10,
     int8: bool = True,
     data: str | None = None,
-    num_classes: int = 80,
     pytorch: bool = True,
+    num_classes: int = 0,
 ) -> dict:
-    """Benchmark one detector at batch 1.
+    """Benchmark one model at batch 1.
 
     Args:
-        model: zoo name (random weights, ``num_classes`` classes) ...
-        weights: ... or an edgevision checkpoint.
-        imgsz: square input size (0: the checkpoint's training size or the zoo default).
+        model: zoo name (random weights) ...
+        weights: ... or a ``.pt`` checkpoint, or an exported ``.onnx`` (ONNX Runtime only).
+        imgsz: square input size (0: the checkpoint's / file's / zoo default size).
         threads: intra-op threads for PyTorch and ONNX Runtime, and for the peak probe.
         runs, warmup: timed and untimed inferences per engine.
         int8: also time an INT8 model, calibrated on ``data`` (train split) or on random images.
-        num_classes: classes of a zoo model built from its name (80: COCO, for comparisons).
+        data: calibration images for INT8.
         pytorch: also time PyTorch eager (the unfused model, as ``predict`` runs it).
+        num_classes: classes of a zoo model built from its name (0: 80 for detectors, as COCO;
+            1000 for classifiers, as ImageNet).
 
     Returns:
-        dict: ``model``, ``imgsz``, ``threads``, ``params``, ``flops`` (2 x MACs), ``cpu``,
-        ``peak_gflops``, ``latency`` (per engine ``pytorch`` / ``onnx_fp32`` / ``onnx_int8``:
-        ``median_ms``, ``p90_ms``, ``best_ms``), ``achieved_gflops`` and ``peak_fraction`` per
-        engine (from the median).
+        dict: ``model``, ``task``, ``imgsz``, ``threads``, ``params``, ``flops`` (2 x MACs),
+        ``cpu``, ``peak_gflops``, ``latency`` (per engine ``pytorch`` / ``onnx_fp32`` /
+        ``onnx_int8``: ``median_ms``, ``p90_ms``, ``best_ms``), ``achieved_gflops`` and
+        ``peak_fraction`` per engine (from the median), and ``text`` (the printed table).
     """
-    import copy
-
-    from edgevision.export.onnx import export_model
-    from edgevision.models.blocks import fuse_conv_bn
-    from edgevision.models.zoo import count_flops, count_parameters
-    from edgevision.runtime.session import open_session
-
-    detector, meta = _model_for(model, weights, num_classes)
-    imgsz = imgsz or int(meta.get("imgsz") or detector.default_imgsz)
-    if imgsz % max(detector.strides):
-        raise ConfigError(f"--imgsz {imgsz} must be a multiple of {max(detector.strides)}")
-    name = meta["model_name"]
-    result = {
-        "model": name,
-        "imgsz": imgsz,
-        "threads": threads,
-        "cpu": cpu_name(),
-        "params": count_parameters(detector),
-        "flops": count_flops(detector, imgsz),
-        "flops_kind": "FLOPs = 2 x MACs (torch.utils.flop_counter)",
-        "latency": {},
-    }
-    if pytorch:
-        images = torch.rand(1, 3, imgsz, imgsz)
-        with _TorchThreads(threads), torch.no_grad():
-            result["latency"]["pytorch"] = time_call(lambda: detector(images), runs, warmup)
-    with tempfile.TemporaryDirectory() as scratch:
-        fp32 = export_model(
-            fuse_conv_bn(copy.deepcopy(detector)), meta, Path(scratch) / "m.onnx", imgsz
+    if weights and Path(weights).suffix.lower() == ".onnx":
+        result = _bench_onnx(Path(weights), imgsz, threads, runs, warmup, int8, data)
+    else:
+        result = _bench_torch(
+            model, weights, imgsz, threads, runs, warmup, int8, data, pytorch, num_classes
         )
-        result["latency"]["onnx_fp32"] = time_session(
-            open_session(fp32, threads=threads), (imgsz, imgsz), runs, warmup
-        )
-        if int8:
-            int8_path = _quantized(fp32, data, imgsz)
-            result["latency"]["onnx_int8"] = time_session(
-                open_session(int8_path, threads=threads), (imgsz, imgsz), runs, warmup
-            )
     _add_efficiency(result, peak_flops(threads))
-    key = f"{result['cpu']}|threads={threads}|{name}|{imgsz}"
+    key = f"{result['cpu']}|threads={threads}|{result['model']}|{result['imgsz']}"
     measured = {engine: timing["median_ms"] for engine, timing in result["latency"].items()}
-    _write_cache("latency.json", key, {**(cached_latency(name, imgsz, threads) or {}), **measured})
+    previous = cached_latency(result["model"], result["imgsz"], threads) or {}
+    _write_cache("latency.json", key, {**previous, **measured})
+    result["text"] = format_bench(result)
     return result
 
 
-def _quantized(fp32: Path, data: str | None, imgsz: int) -> Path:
-    from edgevision.export.quantize import (
-        ImageCalibrationReader,
-        calibration_images,
-        int8_path_for,
-        quantize_int8,
-        random_images,
-    )
+def _bench_onnx(
+    path: Path, imgsz: int, threads: int, runs: int, warmup: int, int8: bool, data: str | None
+) -> dict:
+    """An exported file: ONNX Runtime FP32 (and INT8 quantized from it), graph params / FLOPs."""
+    from edgevision.runtime.session import open_model
 
-    sources = calibration_images(data, 100) if data else random_images(16, imgsz)
-    return quantize_int8(fp32, int8_path_for(fp32), ImageCalibrationReader(sources, (imgsz, imgsz)))
+    session = open_model(path, imgsz=imgsz or None)
+    size = session.imgsz
+    result = _header(session.info.model_name or path.stem, session.info.task, size[0], threads)
+    result.update(onnx_graph_counts(path, size))
+    fp32 = open_session(path, threads=threads)
+    result["latency"]["onnx_fp32"] = time_session(fp32, size, runs, warmup)
+    if int8 and session.info.precision == "fp32":
+        with tempfile.TemporaryDirectory() as scratch:
+            quantized = _quantized(path, Path(scratch) / "int8.onnx", data, size[0])
+            timing = time_session(open_session(quantized, threads=threads), size, runs, warmup)
+        result["latency"]["onnx_int8"] = timing
+    return result
+
+
+def _bench_torch(
+    model: str | None,
+    weights: str | None,
+    imgsz: int,
+    threads: int,
+    runs: int,
+    warmup: int,
+    int8: bool,
+    data: str | None,
+    pytorch: bool,
+    num_classes: int,
+) -> dict:
+    """A zoo model or ``.pt`` weights: PyTorch eager, then its ONNX export (FP32, INT8)."""
+    import torch  # zoo models and .pt weights need PyTorch
+
+    from edgevision.engine.threads import torch_threads
+    from edgevision.models.zoo import count_flops, count_parameters
+
+    net, meta = _model_for(model, weights, num_classes)
+    imgsz = imgsz or int(meta["imgsz"])
+    multiple = max(getattr(net, "strides", (1,)))
+    if imgsz % multiple:
+        raise ConfigError(f"--imgsz {imgsz} must be a multiple of {multiple}")
+    result = _header(meta["model_name"], meta["task"], imgsz, threads)
+    result["params"] = count_parameters(net)
+    result["flops"] = count_flops(net, imgsz)
+    if pytorch:
+        with torch_threads(threads), torch.no_grad():
+            images = torch.rand(1, 3, imgsz, imgsz)
+            result["latency"]["pytorch"] = time_call(lambda: net(images), runs, warmup)
+    spec = tasks.get_task(meta["task"])
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32 = spec.write_onnx(net, meta, Path(scratch) / "m.onnx", imgsz)
+        size = (imgsz, imgsz)
+        result["latency"]["onnx_fp32"] = time_session(
+            open_session(fp32, threads=threads), size, runs, warmup
+        )
+        if int8:
+            quantized = _quantized(fp32, Path(scratch) / "m-int8.onnx", data, imgsz)
+            result["latency"]["onnx_int8"] = time_session(
+                open_session(quantized, threads=threads), size, runs, warmup
+            )
+    return result
+
+
+def _header(name: str, task: str, imgsz: int, threads: int) -> dict:
+    return {
+        "model": name,
+        "task": task,
+        "imgsz": imgsz,
+        "threads": threads,
+        "cpu": cpu_name(),
+        "flops_kind": "FLOPs = 2 x MACs (convolutions and matrix products)",
+        "latency": {},
+    }
+
+
+def _model_for(model: str | None, weights: str | None, num_classes: int):
+    if weights:
+        loaded = tasks.load_model(weights)
+        return loaded.model, loaded.meta
+    if not model:
+        raise ConfigError("bench needs --model NAME (a zoo model) or --weights W.pt / W.onnx")
+    from edgevision.models.zoo import REFERENCE_CLASSES, build_model, zoo_entry
+
+    spec = zoo_entry(model)
+    classes = num_classes or REFERENCE_CLASSES[spec.task]
+    meta = {
+        "model_name": model,
+        "task": spec.task,
+        "imgsz": spec.imgsz,
+        "num_classes": classes,
+        "class_names": [f"class{i}" for i in range(classes)],
+    }
+    return build_model(model, classes).eval(), meta
+
+
+def _quantized(fp32: Path, out: Path, data: str | None, imgsz: int) -> Path:
+    """INT8 of ``fp32``: calibrated on ``data``'s training images, else on random images (timing
+    only: the accuracy of a noise-calibrated model means nothing)."""
+    from edgevision.export.quantize import ImageCalibrationReader, quantize_int8, random_images
+
+    if data:
+        from edgevision.tasks.detect.export import calibration_images
+
+        sources = calibration_images(data, 100)
+    else:
+        sources = random_images(16, imgsz)
+    return quantize_int8(fp32, out, ImageCalibrationReader(sources, (imgsz, imgsz)))
+
+
+def onnx_graph_counts(path: Path, imgsz: tuple[int, int]) -> dict:
+    """``params`` (initializer elements) and ``flops`` (2 x MACs of Conv, MatMul and Gemm, from
+    shape inference at batch 1 and ``imgsz``) of an ONNX file, without PyTorch."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    dims = graph.input[0].type.tensor_type.shape.dim
+    for dim, size in zip(dims, (1, 3, *imgsz), strict=True):
+        dim.Clear()
+        dim.dim_value = size
+    inferred = shape_inference.infer_shapes(proto).graph
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in list(inferred.value_info) + list(inferred.output) + list(inferred.input)
+    }
+    weights = {init.name: numpy_helper.to_array(init).shape for init in graph.initializer}
+    params = sum(int(np.prod(shape)) for shape in weights.values())
+    flops = 0
+    for node in graph.node:
+        out = shapes.get(node.output[0])
+        if not out or node.op_type not in ("Conv", "MatMul", "Gemm"):
+            continue
+        weight = weights.get(node.input[1]) or shapes.get(node.input[1])
+        if node.op_type == "Conv":  # weight (C_out, C_in / groups, kh, kw): MACs per output
+            flops += 2 * int(np.prod(out)) * int(np.prod(weight[1:]))
+        else:  # (..., K) @ (K, N): K MACs per output element
+            flops += (
+                2 * int(np.prod(out)) * int(weight[0] if node.op_type == "Gemm" else weight[-2])
+            )
+    return {"params": params, "flops": flops}
 
 
 def _add_efficiency(result: dict, peak: float) -> None:
@@ -283,8 +341,9 @@ def _add_efficiency(result: dict, peak: float) -> None:
 def format_bench(result: dict) -> str:
     """The table ``edgevision bench`` prints."""
     lines = [
-        f"{result['model']} @ {result['imgsz']}: {result['params'] / 1e6:.3f} M params, "
-        f"{result['flops'] / 1e9:.3f} GFLOPs ({result['flops_kind']})",
+        f"{result['model']} ({result['task']}) @ {result['imgsz']}: "
+        f"{result['params'] / 1e6:.3f} M params, {result['flops'] / 1e9:.3f} GFLOPs "
+        f"({result['flops_kind']})",
         f"CPU {result['cpu']}, {result['threads']} threads, SGEMM peak {result['peak_gflops']:.1f} GFLOP/s",
         f"{'engine':<10} {'median ms':>10} {'p90 ms':>8} {'GFLOP/s':>8} {'of peak':>8}",
     ]

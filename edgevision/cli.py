@@ -7,9 +7,10 @@ import difflib
 import sys
 from dataclasses import fields
 
-from edgevision import __version__
+from edgevision import api
 from edgevision.config import TrainConfig
-from edgevision.errors import ConfigError, EdgevisionError
+from edgevision.core.errors import ConfigError, EdgevisionError
+from edgevision.core.version import __version__
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
@@ -27,10 +28,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
 
 
 def _cmd_train(args) -> int:
-    from edgevision.api import train
-
     options = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    summary = train(**options)
+    summary = api.train(**options)
     print(
         f"done: {summary['epochs']} epochs in {summary['minutes']:.1f} min; run folder {summary['run_dir']}"
     )
@@ -38,9 +37,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_val(args) -> int:
-    from edgevision.api import evaluate
-
-    result = evaluate(
+    result = api.evaluate(
         args.weights,
         args.data,
         split=args.split,
@@ -61,9 +58,7 @@ def _cmd_val(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from edgevision.api import predict
-
-    results = predict(
+    results = api.predict(
         args.weights,
         args.source,
         imgsz=args.imgsz,
@@ -78,23 +73,13 @@ def _cmd_predict(args) -> int:
         exist_ok=args.exist_ok,
         topk=args.topk,
     )
-    for r in results:
-        if hasattr(r, "probabilities"):  # classification: top-k labels
-            print(
-                f"{r.path}: "
-                + ", ".join(f"{n} {p:.2f}" for n, p in zip(r.labels, r.probabilities, strict=True))
-            )
-            continue
-        counts = {name: r.labels.count(name) for name in dict.fromkeys(r.labels)}
-        found = ", ".join(f"{n} {name}" for name, n in counts.items()) or "nothing"
-        print(f"{r.image_path}: {found}")
+    for result in results:
+        print(result.summary())
     return 0
 
 
 def _cmd_models(args) -> int:
-    from edgevision.api import list_models
-
-    rows = list_models()
+    rows = api.list_models(task=args.task)
     print(
         f"{'name':<22} {'task':<8} {'imgsz':>5} {'params':>10} {'GFLOPs':>8}  measured latency (bench)"
     )
@@ -109,9 +94,7 @@ def _cmd_models(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from edgevision.api import export
-
-    export(
+    api.export(
         args.weights,
         format=args.format,
         imgsz=args.imgsz,
@@ -131,24 +114,18 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from edgevision.api import bench
-    from edgevision.bench import format_bench
-
-    print(
-        format_bench(
-            bench(
-                model=args.model,
-                weights=args.weights,
-                imgsz=args.imgsz,
-                threads=args.threads,
-                runs=args.runs,
-                warmup=args.warmup,
-                int8=args.int8,
-                data=args.data,
-                pytorch=args.pytorch,
-            )
-        )
+    result = api.bench(
+        model=args.model,
+        weights=args.weights,
+        imgsz=args.imgsz,
+        threads=args.threads,
+        runs=args.runs,
+        warmup=args.warmup,
+        int8=args.int8,
+        data=args.data,
+        pytorch=args.pytorch,
     )
+    print(result["text"])
     return 0
 
 
@@ -163,9 +140,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_data_check(args) -> int:
-    from edgevision.api import data_check
-
-    code, text = data_check(
+    code, text = api.data_check(
         args.data,
         deep=args.deep,
         fix=args.fix,
@@ -179,9 +154,7 @@ def _cmd_data_check(args) -> int:
 
 
 def _cmd_data_stats(args) -> int:
-    from edgevision.api import data_stats
-
-    text, out = data_stats(
+    text, out = api.data_stats(
         args.data, split=args.split, project=args.project, name=args.name, exist_ok=args.exist_ok
     )
     print(f"{text}\nreport and plots: {out}")
@@ -189,16 +162,12 @@ def _cmd_data_stats(args) -> int:
 
 
 def _cmd_data_split(args) -> int:
-    from edgevision.api import data_split
-
-    print(data_split(args.data, val=args.val, test=args.test, seed=args.seed, force=args.force))
+    print(api.data_split(args.data, val=args.val, test=args.test, seed=args.seed, force=args.force))
     return 0
 
 
 def _cmd_data_convert(args) -> int:
-    from edgevision.api import data_convert
-
-    out, issues = data_convert(args.data, args.to, args.out)
+    out, issues = api.data_convert(args.data, args.to, args.out)
     for issue in issues:
         print(f"  {issue}")
     print(
@@ -209,10 +178,8 @@ def _cmd_data_convert(args) -> int:
 
 
 def _cmd_data_anchors(args) -> int:
-    from edgevision.api import data_anchors
-
     print(
-        data_anchors(
+        api.data_anchors(
             args.data,
             k=args.k,
             imgsz=args.imgsz,
@@ -228,9 +195,7 @@ def _cmd_data_anchors(args) -> int:
 
 
 def _cmd_data_synth(args) -> int:
-    from edgevision.api import data_synth
-
-    out = data_synth(
+    out = api.data_synth(
         args.out,
         task=args.task,
         n_train=args.n_train,
@@ -299,7 +264,7 @@ def _add_data_commands(commands) -> None:
 
     p = sub.add_parser("synth", help="generate the embedded demo dataset")
     p.add_argument("out")
-    p.add_argument("--task", default="detect", choices=["detect", "pose", "classify"])
+    p.add_argument("--task", default="detect", choices=api.synth_tasks())
     p.add_argument("--n-train", dest="n_train", type=int, default=600)
     p.add_argument("--n-val", dest="n_val", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
@@ -379,7 +344,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="", help="calibration images for the INT8 timing")
     p.set_defaults(handler=_cmd_bench)
 
-    p = commands.add_parser("models", help="the model zoo: params, FLOPs, default size")
+    p = commands.add_parser("models", help="the model zoo: task, params, FLOPs, default size")
+    p.add_argument("--task", default="", help="only this task's models")
     p.set_defaults(handler=_cmd_models)
 
     p = commands.add_parser("demo", help="synthesise data, train nano-s, validate, predict, report")

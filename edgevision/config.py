@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import asdict, dataclass, fields
 
-from edgevision.errors import ConfigError
+from edgevision.core.errors import ConfigError
 
 
 @dataclass
@@ -18,7 +18,7 @@ class TrainConfig:
 
     data: str = ""  # dataset: VOC root, COCO json, Ultralytics data YAML or edgevision data YAML
     model: str = "nano-s"  # zoo name (see `edgevision models`)
-    task: str = "detect"  # detect | classify (pose later)
+    task: str = ""  # detect | classify; "" = the model's task (`edgevision models` lists it)
     epochs: int = 100  # passes over the training split
     imgsz: int = 0  # square input size; 0 = the model's default
     batch: int = 32  # images per optimiser step (per process under DDP)

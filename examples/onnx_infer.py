@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from edgevision.data.imageio import IMAGE_SUFFIXES, read_image
+from edgevision.core.image import IMAGE_SUFFIXES, read_image
 from edgevision.runtime import OnnxDetector
 from edgevision.viz.draw import draw_detections
 

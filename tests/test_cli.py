@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from edgevision.cli import main
-from edgevision.data.synth import synthesize_detection
+from edgevision.data.synth.detect import synthesize_detection
 
 
 @pytest.fixture(scope="module")

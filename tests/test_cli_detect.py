@@ -6,7 +6,7 @@ import pytest
 
 from edgevision.cli import main
 from edgevision.data.convert import convert_dataset
-from edgevision.data.synth import synthesize_detection
+from edgevision.data.synth.detect import synthesize_detection
 
 TRAIN = [
     "--model",

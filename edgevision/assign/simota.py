@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from edgevision import ops
+from edgevision.ops.boxes import xyxy_to_cxcywh
+from edgevision.ops.grid import xyxy_to_distance
+from edgevision.ops.iou import box_iou
 
 # Added to the cost of a (gt, point) pair whose point is not both inside the box and near its centre:
 # such a pair is picked only when a gt has too few pairs that are (YOLOX uses the same constant).
@@ -113,7 +115,7 @@ class SimOTAAssigner:
         candidates = (in_box | in_centre).any(dim=0).nonzero().squeeze(1)  # (Ac,)
         if candidates.numel() == 0:
             return result
-        ious = ops.box_iou(gt_boxes, pred_boxes[candidates])  # (G, Ac)
+        ious = box_iou(gt_boxes, pred_boxes[candidates])  # (G, Ac)
         in_both = in_box[:, candidates] & in_centre[:, candidates]
         cost = self._cost(pred_scores[candidates].float(), gt_labels.long(), ious, in_both)
         matching = self._dynamic_k_matching(cost, ious)  # (G, Ac) bool
@@ -131,8 +133,8 @@ class SimOTAAssigner:
         self, points: torch.Tensor, point_strides: torch.Tensor, gt_boxes: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(G, A) masks: point strictly inside the gt box; point within the gt's centre region."""
-        in_box = ops.xyxy_to_distance(points[None], gt_boxes[:, None]).amin(dim=-1) > 0
-        centres = ops.xyxy_to_cxcywh(gt_boxes)[:, None, :2]  # (G, 1, 2)
+        in_box = xyxy_to_distance(points[None], gt_boxes[:, None]).amin(dim=-1) > 0
+        centres = xyxy_to_cxcywh(gt_boxes)[:, None, :2]  # (G, 1, 2)
         radius = (self.center_radius * point_strides)[None]  # (1, A): scales with the level
         in_centre = (points[None] - centres).abs().amax(dim=-1) < radius
         return in_box, in_centre

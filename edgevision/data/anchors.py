@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevision.data.records import RecordSet
-from edgevision.errors import ConfigError, DataError
-from edgevision.fileio import atomic_write
+from edgevision.core.errors import ConfigError, DataError
+from edgevision.core.fileio import atomic_write
+from edgevision.core.records import RecordSet
 from edgevision.ops.boxes import box_area, box_iou_numpy, order_corners, xyxy_to_xywh
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import yaml
 
+from edgevision.core.errors import ConfigError, DataError
+from edgevision.core.fileio import atomic_write_text
+from edgevision.core.issues import Issue
+from edgevision.core.records import RecordSet
 from edgevision.data.formats import FORMATS, list_splits, load_dataset, remap_classes
-from edgevision.data.issues import Issue
-from edgevision.data.records import RecordSet
-from edgevision.errors import ConfigError, DataError
-from edgevision.fileio import atomic_write_text
 
 
 def _merged_class_names(sets: list[RecordSet]) -> list[str]:

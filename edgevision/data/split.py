@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevision.data.records import RecordSet
-from edgevision.errors import ConfigError, DataError
-from edgevision.fileio import atomic_write_text, backup_file
+from edgevision.core.errors import ConfigError, DataError
+from edgevision.core.fileio import atomic_write_text, backup_file
+from edgevision.core.records import RecordSet
 
 SPLITS = ("train", "val", "test")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevision.data.records import RecordSet
-from edgevision.fileio import atomic_write, atomic_write_text
+from edgevision.core.fileio import atomic_write, atomic_write_text
+from edgevision.core.records import RecordSet
 from edgevision.ops.boxes import box_area, order_corners, xyxy_to_xywh
 
 PERCENTILES = (0, 5, 25, 50, 75, 95, 100)

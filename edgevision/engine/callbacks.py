@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from edgevision.fileio import atomic_write
+from edgevision.core.fileio import atomic_write
 
 
 class Callback:

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgevision.errors import CheckpointError
-from edgevision.fileio import atomic_write
+from edgevision.core.errors import CheckpointError
+from edgevision.core.fileio import atomic_write
 
 FORMAT = "edgevision-checkpoint"
 VERSION = 1
@@ -130,3 +130,31 @@ def set_rng_state(state: dict) -> None:
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
+
+
+_KEY_PREFIXES = ("", "module.", "backbone.", "model.")  # DDP, our detectors' backbone, other tools
+
+
+def load_pretrained(model: nn.Module, weights: str | Path) -> LoadReport:
+    """``--weights``: load every tensor of ``weights`` whose name and shape match (our checkpoints,
+    torchvision ``.pth``, a detector's ``backbone.*``, DDP's ``module.*``); a head of another class
+    count is skipped and keeps its fresh initialisation, which is how the head gets replaced.
+
+    Raises:
+        CheckpointError: the file is unreadable or not a single tensor matches (a file for another
+            architecture: training from scratch by accident would waste the run).
+    """
+    weights_dict = state_dict_from(load_checkpoint(weights))
+    own = model.state_dict()
+
+    def hits(prefix: str) -> int:
+        return sum(k.startswith(prefix) and k[len(prefix) :] in own for k in weights_dict)
+
+    prefix = max(_KEY_PREFIXES, key=hits)  # first of equals wins: "" before any stripping
+    report = load_matching(model, weights_dict, strip_prefix=prefix)
+    if not report.loaded:
+        raise CheckpointError(
+            f"{weights}: no tensor matches {type(model).__name__} by name and shape "
+            f"(first keys: {list(weights_dict)[:3]}); is it for another architecture?"
+        )
+    return report

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgevision.errors import ConfigError
+from edgevision.core.errors import ConfigError
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm)
 
@@ -67,3 +67,27 @@ def resolve_optimizer(name: str, lr0: float, total_iters: int) -> tuple[str, flo
     if lr0 <= 0:
         lr0 = {"sgd": 0.01, "adamw": 0.002}.get(name, 0.01)
     return name, lr0
+
+
+def freeze(spec: str, backbone: list[nn.Module], layers: list[nn.Module]) -> int:
+    """``--freeze``: stop gradients for ``"backbone"`` (the ``backbone`` modules) or ``"N"`` (the
+    first N of ``layers``, in input order). BatchNorm running statistics still adapt.
+
+    Returns:
+        How many parameter tensors were frozen.
+
+    Raises:
+        ConfigError: ``spec`` is neither "", "backbone" nor a non-negative integer.
+    """
+    if not spec:
+        return 0
+    if spec == "backbone":
+        modules = backbone
+    elif spec.isdigit():
+        modules = layers[: int(spec)]
+    else:
+        raise ConfigError(f"--freeze {spec!r}: use 'backbone' or a number of leading layers")
+    params = [p for module in modules for p in module.parameters()]
+    for param in params:
+        param.requires_grad_(False)
+    return len(params)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import threading
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 
 from edgevision.config import TrainConfig
@@ -25,21 +23,19 @@ from edgevision.engine.checkpoint import load_checkpoint, rng_state, save_checkp
 from edgevision.engine.ema import ModelEMA, unwrap
 from edgevision.engine.optim import build_optimizer, parameter_groups, resolve_optimizer
 from edgevision.engine.schedule import WarmupCosine
-from edgevision.errors import ConfigError
-from edgevision.fileio import atomic_write_text
+from edgevision.engine.task import Task
 
 
 class Trainer:
     """Runs ``task`` under ``config`` and writes everything into ``run_dir``.
 
-    The task supplies: ``model``, ``train_loader``, ``val_loader``, ``loss(model, batch) -> dict``,
-    ``evaluate(model) -> dict`` (with a ``fitness`` key), ``set_epoch(epoch)``, ``close_mosaic()``,
-    ``checkpoint_meta() -> dict``, ``head_prefixes`` and ``head_lr_mult``.
+    ``task`` is anything that meets :class:`edgevision.engine.task.Task`; the trainer never asks
+    which task it is.
     """
 
     def __init__(
         self,
-        task,
+        task: Task,
         config: TrainConfig,
         run_dir: Path,
         device: torch.device,
@@ -82,9 +78,7 @@ class Trainer:
         stop = False
         previous_handler = self._catch_sigint()
         for epoch in range(self.start_epoch, cfg.epochs):
-            task.set_epoch(epoch)
-            if self._epochs_left(epoch, timer) <= cfg.close_mosaic:
-                task.close_mosaic()
+            task.on_epoch_start(epoch, self._epochs_left(epoch, timer))
             model.train()
             self._emit("on_epoch_start", epoch, iters_per_epoch)
             optimizer.zero_grad(set_to_none=True)
@@ -272,35 +266,3 @@ class Trainer:
         self.elapsed_before = float(state.get("elapsed", 0.0))
         if dist.is_main():
             print(f"resumed from {path} at epoch {self.start_epoch + 1}")
-
-
-def prepare_run_dir(project: str, name: str, exist_ok: bool) -> Path:
-    """``project/name`` (or ``name2``, ``name3``... when taken), checked writable before training.
-
-    Raises:
-        ConfigError: the folder cannot be created or written (read-only, full disk), so the user
-            learns before the first epoch, not after hours.
-    """
-    base = Path(project) / name
-    run_dir, n = base, 1
-    while run_dir.exists() and not exist_ok:
-        n += 1
-        run_dir = base.with_name(f"{name}{n}")
-    try:
-        (run_dir / "weights").mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write_probe"
-        with open(probe, "wb") as f:
-            f.write(b"\0" * (1 << 20))  # 1 MiB: catches a full disk, not just permissions
-            f.flush()
-            os.fsync(f.fileno())
-        probe.unlink()
-    except OSError as e:
-        raise ConfigError(
-            f"{run_dir}: run folder is not writable ({e.strerror or e}); "
-            "choose another --project/--name or free disk space"
-        ) from e
-    return run_dir
-
-
-def save_args(run_dir: Path, config: TrainConfig) -> None:
-    atomic_write_text(run_dir / "args.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))

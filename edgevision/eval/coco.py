@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgevision.core.errors import ConfigError, EdgevisionError
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.formats.coco import coco_image_ids
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import ConfigError, EdgevisionError
 from edgevision.eval.detections import check_detections, ground_truth_boxes
 from edgevision.ops.boxes import xyxy_to_xywh
 

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import ConfigError
+from edgevision.core.errors import ConfigError
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.eval.detections import (
     ImageDetections,
     check_detections,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgevision.data.records import ImageRecord
-from edgevision.errors import ConfigError
+from edgevision.core.errors import ConfigError
+from edgevision.core.records import ImageRecord
 from edgevision.ops.boxes import order_corners
 
 

@@ -11,9 +11,9 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from edgevision.data.records import RecordSet
+from edgevision.core.fileio import atomic_write_text
+from edgevision.core.records import RecordSet
 from edgevision.eval.coco import coco_results_with_file_names
-from edgevision.fileio import atomic_write_text
 
 _AREAS = {"small": "area small (< 32²)", "medium": "area medium (32²-96²)", "large": "area large"}
 _COCO_LABELS = {

@@ -1,14 +1,4 @@
-"""ONNX export with parity checks, and INT8 quantization (PyTorch side; the runtime is torch-free)."""
-
-from edgevision.export.onnx import export_model, export_onnx, read_info
-from edgevision.export.parity import ParityError
-from edgevision.export.quantize import evaluate_onnx, quantize_int8
-
-__all__ = [
-    "ParityError",
-    "evaluate_onnx",
-    "export_model",
-    "export_onnx",
-    "quantize_int8",
-    "read_info",
-]
+"""ONNX files for every task (``onnx``), decode + NMS in the graph (``nms``), numerical checks
+(``parity``) and INT8 (``quantize``). What to export per task lives in ``tasks/<task>/export.py``;
+the runtime that runs the files is torch-free (``edgevision.runtime``). Import from the module
+that holds a name."""

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgevision.errors import EdgevisionError
-from edgevision.ops import box_iou_numpy
-from edgevision.results import Detections
+from edgevision.core.errors import EdgevisionError
+from edgevision.core.results import Detections
+from edgevision.ops.boxes import box_iou_numpy
 
 FUSE_TOLERANCE = 1e-4
 RAW_TOLERANCE = 1e-3

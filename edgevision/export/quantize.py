@@ -35,11 +35,9 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from edgevision.data.imageio import read_image
-from edgevision.data.letterbox import letterbox
-from edgevision.errors import ConfigError
-from edgevision.export.onnx import read_info, save_with_metadata
-from edgevision.runtime.preprocess import to_input
+from edgevision.core.image import letterbox, read_image, to_input
+from edgevision.export.onnx import read_info, write_model
+from edgevision.ops.boxes import box_iou_numpy
 
 DEFAULT_CALIBRATION_IMAGES = 100
 
@@ -69,26 +67,6 @@ class ImageCalibrationReader(CalibrationDataReader):
 
     def rewind(self) -> None:
         self._iterator = None
-
-
-def calibration_images(
-    data: str, count: int = DEFAULT_CALIBRATION_IMAGES, seed: int = 0
-) -> list[Path]:
-    """``count`` training images of ``data`` (a seeded random subset when there are more).
-
-    Raises:
-        ConfigError: the dataset has no images.
-    """
-    from edgevision.data.formats import list_splits, load_dataset
-
-    split = "train" if "train" in list_splits(data) else "all"
-    paths = [record.image_path for record in load_dataset(data, split=split)[0].records]
-    if not paths:
-        raise ConfigError(f"{data}: no {split} images to calibrate INT8 on")
-    if len(paths) > count:
-        chosen = np.random.default_rng(seed).choice(len(paths), size=count, replace=False)
-        paths = [paths[i] for i in sorted(chosen)]
-    return paths
 
 
 def random_images(count: int, imgsz: int, seed: int = 0) -> list[np.ndarray]:
@@ -145,65 +123,13 @@ def quantize_int8(
         )
         proto = onnx.load(str(quantized))
     outputs = [output.name for output in proto.graph.output]
-    return save_with_metadata(proto, replace(info, precision="int8"), outputs, int8_path)
+    return write_model(proto, replace(info, precision="int8"), outputs, int8_path)
 
 
 def int8_path_for(path: str | Path) -> Path:
     """``model.onnx`` -> ``model-int8.onnx``."""
     path = Path(path)
     return path.with_name(f"{path.stem}-int8{path.suffix}")
-
-
-def quantize_export(
-    path: Path,
-    data: str | None,
-    count: int,
-    options: dict,
-    images: list[np.ndarray],
-    names: list[str],
-) -> dict:
-    """Quantize an exported file and report INT8 against FP32: detections, latency, accuracy.
-
-    Returns:
-        dict: ``path``, ``calibration_images``, ``detections`` (INT8 vs FP32 agreement on the
-        samples), ``latency_ms`` (FP32 / INT8 median), and ``metrics`` (FP32 / INT8 mAP on the
-        val split) when ``data`` has one.
-    """
-    sources = calibration_images(data, count)
-    imgsz = (options["imgsz"], options["imgsz"])
-    out = quantize_int8(path, int8_path_for(path), ImageCalibrationReader(sources, imgsz))
-    report = {"path": str(out), "calibration_images": len(sources)}
-    report.update(compare_int8(path, out, images, names, options, data))
-    return report
-
-
-def compare_int8(
-    fp32_path: Path,
-    int8_path: Path,
-    images: list[np.ndarray],
-    names: list[str],
-    options: dict,
-    data: str | None = None,
-) -> dict:
-    """INT8 vs FP32: detection agreement on ``images``, latency, and val mAP when ``data`` is given."""
-    from edgevision.bench import time_session
-    from edgevision.data.formats import list_splits
-    from edgevision.runtime.session import OnnxDetector
-
-    conf, iou, max_det = options["conf"], options["iou"], options["max_det"]
-    fp32 = OnnxDetector(fp32_path, conf=conf, iou=iou, max_det=max_det)
-    int8 = OnnxDetector(int8_path, conf=conf, iou=iou, max_det=max_det)
-    agreement = detection_agreement(fp32.predict(images, names), int8.predict(images, names))
-    latency = {
-        name: time_session(detector.session, detector.imgsz, runs=30, warmup=5)["median_ms"]
-        for name, detector in (("fp32", fp32), ("int8", int8))
-    }
-    report = {"detections": agreement, "latency_ms": latency}
-    if data and "val" in list_splits(data):
-        report["metrics"] = {
-            name: evaluate_onnx(p, data) for name, p in (("fp32", fp32_path), ("int8", int8_path))
-        }
-    return report
 
 
 def detection_agreement(reference: list, candidate: list, iou: float = 0.5) -> dict:
@@ -215,8 +141,6 @@ def detection_agreement(reference: list, candidate: list, iou: float = 0.5) -> d
     Returns:
         dict: ``images``, ``reference``, ``candidate``, ``matched`` and ``recall``.
     """
-    from edgevision.ops import box_iou_numpy
-
     matched = reference_count = candidate_count = 0
     for ref, cand in zip(reference, candidate, strict=True):
         reference_count, candidate_count = reference_count + len(ref), candidate_count + len(cand)
@@ -231,34 +155,6 @@ def detection_agreement(reference: list, candidate: list, iou: float = 0.5) -> d
         "candidate": candidate_count,
         "matched": matched,
         "recall": recall,
-    }
-
-
-def evaluate_onnx(
-    path: str | Path,
-    data: str,
-    split: str = "val",
-    conf: float = 0.001,
-    iou: float = 0.6,
-    max_det: int = 300,
-) -> dict:
-    """COCO mAP50-95 / mAP50 and VOC mAP50 of an ONNX model on a split, through the runtime path."""
-    from edgevision.data.formats import load_dataset
-    from edgevision.engine.validator import detection_metrics
-    from edgevision.runtime.session import OnnxDetector
-
-    detector = OnnxDetector(path, conf=conf, iou=iou, max_det=max_det)
-    record_set, _ = load_dataset(data, split=split, class_names=detector.class_names)
-    detections = []
-    for record in record_set.records:
-        found = detector.predict([read_image(record.image_path)])[0]
-        detections.append({"boxes": found.boxes, "scores": found.scores, "classes": found.classes})
-    result = detection_metrics(record_set, detections)
-    return {
-        "mAP50-95": result["coco"]["mAP50-95"],
-        "mAP50": result["coco"]["mAP50"],
-        "voc_mAP50": result["voc"]["mAP"],
-        "images": len(record_set.records),
     }
 
 

@@ -1,4 +1,5 @@
-"""The anchor-free detection loss: decode, assign (SimOTA), quality focal loss + IoU loss."""
+"""The dense detection loss: decode with the head's codec, assign (SimOTA), quality focal loss +
+IoU loss."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import torch
 from edgevision.assign.simota import AssignResult, SimOTAAssigner
 from edgevision.losses.focal import quality_focal_loss
 from edgevision.losses.iou import iou_loss
-from edgevision.models.decode import anchor_grid, decode
+from edgevision.models.codecs.anchor_free import AnchorFreeCodec
 
 
 class DetectionLoss:
-    """Loss of the anchor-free heads: ``cls_weight * QFL + box_weight * IoU loss``.
+    """Loss of the dense heads: ``cls_weight * QFL + box_weight * IoU loss`` on decoded boxes.
 
     Both terms are normalised by the number of positives in the whole batch (YOLOX / NanoDet), so
     the loss scale does not depend on how many objects an image holds. The box term is the plain
@@ -20,7 +21,7 @@ class DetectionLoss:
 
     Args:
         num_classes: number of object classes C.
-        strides: the head's strides, in the order of the raw output levels.
+        codec: the head's codec (``detector.codec``): decodes raw outputs and gives the grid.
         box_weight: weight of the IoU loss.
         cls_weight: weight of the quality focal loss.
         iou_kind: "iou", "giou", "diou" or "ciou" for the box term.
@@ -30,14 +31,14 @@ class DetectionLoss:
     def __init__(
         self,
         num_classes: int,
-        strides: tuple[int, ...] = (8, 16, 32),
+        codec: AnchorFreeCodec,
         box_weight: float = 2.0,
         cls_weight: float = 1.0,
         iou_kind: str = "giou",
         assigner: SimOTAAssigner | None = None,
     ) -> None:
         self.num_classes = num_classes
-        self.strides = tuple(strides)
+        self.codec = codec
         self.box_weight = box_weight
         self.cls_weight = cls_weight
         self.iou_kind = iou_kind
@@ -59,9 +60,9 @@ class DetectionLoss:
         """
         self._check_shapes(raw, targets)
         # The same decode as evaluation and export, so the loss trains exactly what is deployed.
-        boxes, scores = decode(raw, self.strides, input_hw)  # (B, A, 4), (B, A, C)
+        boxes, scores = self.codec.decode(raw, input_hw)  # (B, A, 4), (B, A, C)
         logits = raw[..., 4:].float()  # losses in float32 even under AMP: exp overflows in half
-        points, point_strides = anchor_grid(self.strides, input_hw, raw.device)
+        points, point_strides = self.codec.points(input_hw, raw.device)
         targets = targets.to(device=raw.device, dtype=torch.float32)
         assignment = self.assigner.assign_batch(
             scores.detach(), boxes.detach(), points, point_strides, targets

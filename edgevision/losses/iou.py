@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from edgevision import ops
+from edgevision.ops.iou import elementwise_iou
 
 
 def iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "giou") -> torch.Tensor:
@@ -21,4 +21,4 @@ def iou_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "giou") -> to
     Returns:
         (N,) unreduced loss: 0 for identical boxes; up to 1 for IoU, 2 for GIoU/DIoU, 2.5 for CIoU.
     """
-    return 1 - ops.elementwise_iou(pred, target, kind=kind)
+    return 1 - elementwise_iou(pred, target, kind=kind)

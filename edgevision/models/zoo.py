@@ -1,22 +1,27 @@
-"""The model zoo: the one place a model name becomes a model.
+"""The model zoo: the one table where a name becomes a model, for every task.
 
-``MODEL_ZOO`` is a literal dict from name to a ``functools.partial`` of a plain constructor; nothing
-registers itself at import time. FLOPs follow the common detection-paper convention
-FLOPs = 2 x multiply-accumulates (counted by ``torch.utils.flop_counter``: convolutions and matrix
-products only; BN, activations, pooling, resizing and additions are not counted).
+``MODEL_ZOO`` is a literal dict from name to a :class:`ModelSpec`: the task that trains and runs
+the model, a ``functools.partial`` of a plain constructor (called with the class count) and the
+default input size. Nothing registers itself at import time. FLOPs follow the detection-paper
+convention FLOPs = 2 x multiply-accumulates (counted by ``torch.utils.flop_counter``: convolutions
+and matrix products only; BN, activations, pooling, resizing and additions are not counted).
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgevision.errors import UnknownModelError
+from edgevision.core.errors import UnknownModelError
 from edgevision.models.backbones.cspdarknet import CSPDarknet, scale_width
+from edgevision.models.backbones.mobilenetv2 import mobilenet_v2
+from edgevision.models.backbones.resnet import resnet
 from edgevision.models.backbones.shufflenetv2 import shufflenet_v2
 from edgevision.models.detector import Detector
 from edgevision.models.heads.anchor_free import AnchorFreeHead
@@ -27,21 +32,17 @@ from edgevision.models.necks.pan import PAN, LightPAN
 _NANO_ACT = partial(nn.LeakyReLU, 0.1)
 
 
-def nano_detector(
-    num_classes: int, *, backbone_width: float, neck_width: int, imgsz: int = 320
-) -> Detector:
+def nano_detector(num_classes: int, *, backbone_width: float, neck_width: int) -> Detector:
     """ShuffleNetV2 (stages 2-4, no conv5) + LightPAN + depthwise decoupled head (2 convs/branch)."""
     backbone = shufflenet_v2(backbone_width, out_stages=(2, 3, 4))
     neck = LightPAN(backbone.out_channels, neck_width, act=_NANO_ACT)
     head = AnchorFreeHead(
         neck.out_channels, num_classes, neck_width, num_convs=2, depthwise=True, act=_NANO_ACT
     )
-    return Detector(backbone, neck, head, backbone.strides, default_imgsz=imgsz)
+    return Detector(backbone, neck, head, backbone.strides)
 
 
-def yolo_detector(
-    num_classes: int, *, depth_multiple: float, width_multiple: float, imgsz: int = 640
-) -> Detector:
+def yolo_detector(num_classes: int, *, depth_multiple: float, width_multiple: float) -> Detector:
     """CSP-Darknet + PAN (YOLOv5 v6) + YOLOX-style decoupled head of 3x3 convs, SiLU throughout."""
     backbone = CSPDarknet(depth_multiple, width_multiple, act=nn.SiLU)
     neck = PAN(backbone.out_channels, depth_multiple, act=nn.SiLU)
@@ -49,47 +50,95 @@ def yolo_detector(
     head = AnchorFreeHead(
         neck.out_channels, num_classes, head_width, num_convs=2, depthwise=False, act=nn.SiLU
     )
-    return Detector(backbone, neck, head, backbone.strides, default_imgsz=imgsz)
+    return Detector(backbone, neck, head, backbone.strides)
+
+
+def shufflenet_classifier(num_classes: int, *, width_multiple: float) -> nn.Module:
+    """ShuffleNetV2 classifier, torchvision's layout (ImageNet ``.pth`` files load by name)."""
+    return shufflenet_v2(width_multiple, num_classes=num_classes)
+
+
+def mobilenet_classifier(num_classes: int, *, width_multiple: float = 1.0) -> nn.Module:
+    """MobileNetV2 classifier, torchvision's layout."""
+    return mobilenet_v2(num_classes, width_multiple)
+
+
+def resnet_classifier(num_classes: int, *, depth: int) -> nn.Module:
+    """ResNet classifier, torchvision's layout."""
+    return resnet(depth, num_classes)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One zoo entry."""
+
+    task: str  # the task folder (edgevision/tasks/<task>) that trains, validates and runs it
+    build: Callable[[int], nn.Module]  # called with the class count; fresh weights
+    imgsz: int  # default square input size for train, predict, export and bench
 
 
 # Default input sizes: the nano models target CPUs (320 / 416 as NanoDet-Plus). yolo-n defaults to
 # 416 because at 640 it is ~2.4x the cost for the users' CPU targets; yolo-s keeps YOLOv5's 640.
-MODEL_ZOO = {
-    "nano-s": partial(nano_detector, backbone_width=0.5, neck_width=96, imgsz=320),
-    "nano-m": partial(nano_detector, backbone_width=1.0, neck_width=128, imgsz=416),
-    "yolo-n": partial(yolo_detector, depth_multiple=0.33, width_multiple=0.25, imgsz=416),
-    "yolo-s": partial(yolo_detector, depth_multiple=0.33, width_multiple=0.50, imgsz=640),
+# Classifiers default to ImageNet's 224, where transfer learning from ImageNet weights works best.
+MODEL_ZOO: dict[str, ModelSpec] = {
+    "nano-s": ModelSpec("detect", partial(nano_detector, backbone_width=0.5, neck_width=96), 320),
+    "nano-m": ModelSpec("detect", partial(nano_detector, backbone_width=1.0, neck_width=128), 416),
+    "yolo-n": ModelSpec(
+        "detect", partial(yolo_detector, depth_multiple=0.33, width_multiple=0.25), 416
+    ),
+    "yolo-s": ModelSpec(
+        "detect", partial(yolo_detector, depth_multiple=0.33, width_multiple=0.50), 640
+    ),
+    "cls-shufflenetv2-x0.5": ModelSpec(
+        "classify", partial(shufflenet_classifier, width_multiple=0.5), 224
+    ),
+    "cls-shufflenetv2-x1.0": ModelSpec(
+        "classify", partial(shufflenet_classifier, width_multiple=1.0), 224
+    ),
+    "cls-mobilenetv2": ModelSpec(
+        "classify", partial(mobilenet_classifier, width_multiple=1.0), 224
+    ),
+    "cls-resnet18": ModelSpec("classify", partial(resnet_classifier, depth=18), 224),
 }
 
+# Class counts the zoo table reports params and FLOPs at: the benchmarks models are compared on.
+REFERENCE_CLASSES = {"detect": 80, "classify": 1000}  # COCO, ImageNet
 
-def zoo_entry(table: dict[str, partial], name: str, kind: str = "model") -> partial:
-    """``table[name]``, or an UnknownModelError that lists close matches and every name."""
-    if name in table:
-        return table[name]
-    matches = difflib.get_close_matches(name, list(table), n=3, cutoff=0.4)
+
+def zoo_entry(name: str) -> ModelSpec:
+    """``MODEL_ZOO[name]``, or an UnknownModelError that lists close matches and every name."""
+    if name in MODEL_ZOO:
+        return MODEL_ZOO[name]
+    matches = difflib.get_close_matches(name, list(MODEL_ZOO), n=3, cutoff=0.4)
     hint = f"did you mean {', '.join(matches)}? " if matches else ""
     raise UnknownModelError(
-        f"unknown {kind} {name!r}; {hint}available models: {', '.join(table)} "
+        f"unknown model {name!r}; {hint}available models: {', '.join(MODEL_ZOO)} "
         "(run `edgevision models` for the table)"
     )
 
 
-def _entry(name: str) -> partial:
-    return zoo_entry(MODEL_ZOO, name)
+def model_names(task: str | None = None) -> list[str]:
+    """Zoo names, in table order; only those of ``task`` when given."""
+    return [name for name, spec in MODEL_ZOO.items() if task in (None, spec.task)]
 
 
-def build_model(name: str, num_classes: int) -> Detector:
+def build_model(name: str, num_classes: int) -> nn.Module:
     """Build a zoo model with freshly initialised weights.
 
     Raises:
         UnknownModelError: ``name`` is not in the zoo; the message lists close matches.
     """
-    return _entry(name)(num_classes)
+    return zoo_entry(name).build(num_classes)
 
 
 def default_imgsz(name: str) -> int:
     """The square input size a zoo model is designed and benchmarked at."""
-    return int(_entry(name).keywords["imgsz"])
+    return zoo_entry(name).imgsz
+
+
+def task_of_model(name: str) -> str:
+    """The task a zoo model belongs to ("detect", "classify", ...)."""
+    return zoo_entry(name).task
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -115,27 +164,27 @@ def count_flops(model: nn.Module, imgsz: int | tuple[int, int]) -> int:
     return int(counter.get_total_flops())
 
 
-def list_models(num_classes: int = 80) -> list[dict]:
+def list_models(task: str | None = None) -> list[dict]:
     """The zoo as table rows: name, task, params, flops (int) and gflops at the default size, imgsz.
 
-    ``num_classes`` only changes the size of the class predictors (80 = COCO, the usual basis for
-    comparing with published models).
+    Params and FLOPs are counted at :data:`REFERENCE_CLASSES` classes (80 for detectors, as COCO;
+    1000 for classifiers, as ImageNet), the usual basis for comparing with published models.
     """
     rows = []
-    for name in MODEL_ZOO:
+    for name in model_names(task):
+        spec = MODEL_ZOO[name]
         # On the meta device nothing is allocated or computed: shapes alone give the FLOPs.
         with torch.device("meta"):
-            model = build_model(name, num_classes)
-        imgsz = default_imgsz(name)
-        flops = count_flops(model, imgsz)
+            model = spec.build(REFERENCE_CLASSES[spec.task])
+        flops = count_flops(model, spec.imgsz)
         rows.append(
             {
                 "name": name,
-                "task": "detect",
+                "task": spec.task,
                 "params": count_parameters(model),
                 "flops": flops,
                 "gflops": flops / 1e9,
-                "imgsz": imgsz,
+                "imgsz": spec.imgsz,
             }
         )
     return rows

@@ -1,23 +1,26 @@
 """Box math: the only place in edgevision that converts, measures or compares boxes.
 
-Every function takes ``(..., 4)`` boxes and works on torch tensors; the conversions, area and clip
-also accept numpy arrays (the data layer works in numpy before tensors exist). Boxes are absolute
-pixel ``xyxy`` unless a name says otherwise (``cxcywh``, ``xywh`` = COCO top-left + size).
+Every function takes ``(..., 4)`` boxes as numpy arrays or torch tensors and returns the same
+kind. Boxes are absolute pixel ``xyxy`` unless a name says otherwise (``cxcywh``, ``xywh`` = COCO
+top-left + size). This module does not import torch: the data layer and the data commands use it
+on machines without PyTorch; the torch-only geometry is in ``iou.py`` (IoU family) and
+``grid.py`` (feature-grid points and distance boxes).
 """
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import numpy as np
-import torch
 
-Boxes = torch.Tensor | np.ndarray
+Boxes = Any  # np.ndarray or torch.Tensor; the same kind comes back
 
 
 def _stack(parts: list, like: Boxes) -> Boxes:
     if isinstance(like, np.ndarray):
         return np.stack(parts, axis=-1)
+    import torch  # a tensor was passed, so torch is already loaded
+
     return torch.stack(parts, dim=-1)
 
 
@@ -67,70 +70,6 @@ def order_corners(boxes: Boxes) -> Boxes:
     return _stack([xs[..., 0], ys[..., 0], xs[..., 1], ys[..., 1]], boxes)
 
 
-def _inter_union(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Broadcasting intersection and union of xyxy boxes ``a`` and ``b``."""
-    lt = torch.maximum(a[..., :2], b[..., :2])
-    rb = torch.minimum(a[..., 2:], b[..., 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter, box_area(a) + box_area(b) - inter
-
-
-def _iou_family(a: torch.Tensor, b: torch.Tensor, kind: str, eps: float) -> torch.Tensor:
-    """IoU / GIoU / DIoU / CIoU of broadcast-compatible xyxy boxes (last dim 4)."""
-    inter, union = _inter_union(a, b)
-    iou = inter / (union + eps)
-    if kind == "iou":
-        return iou
-    enclose_lt = torch.minimum(a[..., :2], b[..., :2])
-    enclose_rb = torch.maximum(a[..., 2:], b[..., 2:])
-    enclose_wh = (enclose_rb - enclose_lt).clamp(min=0)
-    if kind == "giou":
-        enclose = enclose_wh[..., 0] * enclose_wh[..., 1]
-        return iou - (enclose - union) / (enclose + eps)
-    # DIoU/CIoU: penalise centre distance relative to the enclosing box diagonal.
-    diag = enclose_wh.pow(2).sum(-1) + eps
-    centre_a = (a[..., :2] + a[..., 2:]) / 2
-    centre_b = (b[..., :2] + b[..., 2:]) / 2
-    dist = (centre_a - centre_b).pow(2).sum(-1)
-    if kind == "diou":
-        return iou - dist / diag
-    wa, ha = a[..., 2] - a[..., 0], (a[..., 3] - a[..., 1]).clamp(min=eps)
-    wb, hb = b[..., 2] - b[..., 0], (b[..., 3] - b[..., 1]).clamp(min=eps)
-    v = (4 / math.pi**2) * (torch.atan(wb / hb) - torch.atan(wa / ha)).pow(2)
-    with torch.no_grad():  # alpha is a weight, not a path for gradients (as in the CIoU paper)
-        alpha = v / (v - iou + 1 + eps)
-    return iou - dist / diag - alpha * v
-
-
-_KINDS = ("iou", "giou", "diou", "ciou")
-
-
-def box_iou(a: torch.Tensor, b: torch.Tensor, kind: str = "iou", eps: float = 1e-7) -> torch.Tensor:
-    """Pairwise IoU-family matrix.
-
-    Args:
-        a: (N, 4) xyxy.
-        b: (M, 4) xyxy.
-        kind: "iou", "giou", "diou" or "ciou".
-
-    Returns:
-        (N, M) values; IoU in [0, 1], GIoU/DIoU in [-1, 1], CIoU in [-1.5, 1].
-    """
-    if kind not in _KINDS:
-        raise ValueError(f"unknown IoU kind {kind!r}; choose one of {_KINDS}")
-    return _iou_family(a[:, None, :], b[None, :, :], kind, eps)
-
-
-def elementwise_iou(
-    a: torch.Tensor, b: torch.Tensor, kind: str = "iou", eps: float = 1e-7
-) -> torch.Tensor:
-    """IoU-family of matching rows: (..., 4) and (..., 4) -> (...). Used by box losses."""
-    if kind not in _KINDS:
-        raise ValueError(f"unknown IoU kind {kind!r}; choose one of {_KINDS}")
-    return _iou_family(a, b, kind, eps)
-
-
 def box_iou_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU for numpy (N, 4) x (M, 4) xyxy -> (N, M); for the data layer (duplicates)."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -139,49 +78,3 @@ def box_iou_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = wh[..., 0] * wh[..., 1]
     union = box_area(a)[:, None] + box_area(b)[None, :] - inter
     return inter / np.maximum(union, 1e-12)
-
-
-def distance_to_xyxy(points: torch.Tensor, distances: torch.Tensor) -> torch.Tensor:
-    """Anchor-free box decoding: points (..., 2) and ``l, t, r, b`` distances (..., 4) -> xyxy."""
-    return torch.cat([points - distances[..., :2], points + distances[..., 2:]], dim=-1)
-
-
-def xyxy_to_distance(points: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`distance_to_xyxy`: (..., 2) points and (..., 4) xyxy -> ``l, t, r, b``."""
-    return torch.cat([points - boxes[..., :2], boxes[..., 2:] - points], dim=-1)
-
-
-def make_anchor_points(
-    feature_sizes: list[tuple[int, int]], strides: list[int], device=None, dtype=torch.float32
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cell centres of every feature level, flattened in the order heads emit predictions.
-
-    Args:
-        feature_sizes: (height, width) of each level's feature map.
-        strides: input pixels per feature cell for each level.
-
-    Returns:
-        points: (A, 2) centre ``x, y`` in input pixels, level by level, row-major in each level.
-        point_strides: (A,) the stride of each point.
-    """
-    points, point_strides = [], []
-    for (h, w), stride in zip(feature_sizes, strides, strict=True):
-        ys = (torch.arange(h, device=device, dtype=dtype) + 0.5) * stride
-        xs = (torch.arange(w, device=device, dtype=dtype) + 0.5) * stride
-        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-        points.append(torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2))
-        point_strides.append(torch.full((h * w,), float(stride), device=device, dtype=dtype))
-    return torch.cat(points), torch.cat(point_strides)
-
-
-def unletterbox_boxes(
-    boxes: Boxes, ratio: float, pad: tuple[float, float], orig_hw: tuple[int, int]
-) -> Boxes:
-    """Map (..., 4) xyxy boxes from letterboxed input pixels back to the original image.
-
-    ``x_orig = (x - pad_left) / ratio`` (same for y), then clipped to the original image.
-    """
-    out = boxes.copy() if isinstance(boxes, np.ndarray) else boxes.clone()
-    out[..., 0::2] = (out[..., 0::2] - pad[0]) / ratio
-    out[..., 1::2] = (out[..., 1::2] - pad[1]) / ratio
-    return clip_boxes(out, orig_hw[1], orig_hw[0])

@@ -1,4 +1,4 @@
-"""What an edgevision ONNX file says about itself: the metadata keys export writes and runtime reads.
+"""What an edgevision ONNX file says about itself: one metadata schema for every task.
 
 Everything the runtime needs besides the graph is stored as ONNX ``metadata_props`` (string to
 string; structured values are JSON), so a device needs no other file:
@@ -8,20 +8,29 @@ key                 value
 ==================  ==========================================================================
 edgevision_format   metadata layout version (``"1"``); newer files are refused with a clear error
 edgevision_version  package version that exported the file
-task                ``"detect"``
-model_name          zoo name (``nano-s`` ...)
+task                ``"detect"`` or ``"classify"`` (picks the runtime session class)
+model_name          zoo name (``nano-s``, ``cls-mobilenetv2`` ...)
 class_names         JSON list, index = class id
 imgsz               JSON ``[height, width]`` the model was exported / calibrated at
-strides             JSON list of level strides, finest first
-letterbox           JSON ``{"color": 114, "center": true, "scaleup": true, "resize": ...}``
+preprocess          JSON: ``{"kind": "letterbox", "color": 114, ...}`` (detectors) or
+                    ``{"kind": "center_crop", "resize_shorter": S, "crop": imgsz}`` (classifiers)
 input               JSON description of ``images``: float32 (B, 3, H, W), RGB, [0, 1]
-output_layout       ``"raw"`` or ``"nms"`` (see :data:`OUTPUT_LAYOUTS`)
+output_layout       ``"raw"``, ``"nms"`` or ``"probabilities"`` (see :data:`OUTPUT_LAYOUTS`)
 outputs             JSON list of output names, in graph order
+head                detectors: the head's codec family (``"anchor_free"``), which the runtime
+                    decodes ``raw`` with (``runtime/codecs/``)
+strides             detectors: JSON list of level strides, finest first
+letterbox           detectors: JSON letterbox settings (the ``preprocess`` entry, kept for files
+                    read by older releases)
 dynamic             ``"true"`` when batch, height and width are dynamic axes
 nms                 JSON ``{"conf", "iou", "max_det"}`` baked into an ``nms`` graph
 precision           ``"fp32"`` or ``"int8"``
 keypoints           JSON ``{"num_keypoints", "flip_idx"}``, only for pose models
 ==================  ==========================================================================
+
+Files from earlier releases still load: detector files without ``head`` or ``preprocess`` are
+anchor-free letterboxed models, and classifier files written before this schema (no
+``edgevision_format``) are read as ``probabilities`` with their centre-crop sizes.
 """
 
 from __future__ import annotations
@@ -30,10 +39,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgevision.errors import CheckpointError
+from edgevision.core.errors import CheckpointError
 
 FORMAT_VERSION = 1
-REQUIRED_KEYS = ("edgevision_format", "class_names", "imgsz", "strides", "output_layout")
+REQUIRED_KEYS = ("edgevision_format", "class_names", "imgsz", "output_layout")
+BOX_LAYOUTS = ("raw", "nms")  # layouts of detectors: they also need strides (and a head family)
+DEFAULT_HEAD = "anchor_free"  # the only family before the schema named one
+INPUT = {"name": "images", "dtype": "float32", "layout": "NCHW", "channels": "RGB", "range": [0, 1]}
 OUTPUT_LAYOUTS = {
     "raw": (
         "raw (B, A, 4 + C) float32: A = sum over strides s of (H/s)*(W/s), levels in stride "
@@ -44,7 +56,26 @@ OUTPUT_LAYOUTS = {
         "num_dets (B, 1) int64; boxes (B, max_det, 4) float32 xyxy input pixels; scores "
         "(B, max_det) float32; classes (B, max_det) int64; rows past num_dets are zero padding"
     ),
+    "probabilities": (
+        "probabilities (B, C) float32: softmax over class_names (normalisation is in the graph)"
+    ),
 }
+
+
+def letterbox_preprocess(color: int) -> dict:
+    """The ``preprocess`` entry of a letterboxed model (``core.image.letterbox``)."""
+    return {
+        "kind": "letterbox",
+        "color": color,
+        "center": True,
+        "scaleup": True,
+        "resize": "INTER_LINEAR; INTER_AREA when shrinking 2x or more",
+    }
+
+
+def center_crop_preprocess(imgsz: int, resize_shorter: int) -> dict:
+    """The ``preprocess`` entry of a classifier (``core.image.center_crop_view``)."""
+    return {"kind": "center_crop", "resize_shorter": resize_shorter, "crop": imgsz}
 
 
 @dataclass(frozen=True)
@@ -53,15 +84,16 @@ class ModelInfo:
 
     class_names: list[str]
     imgsz: tuple[int, int]
-    strides: tuple[int, ...]
     output_layout: str
+    task: str = "detect"
+    strides: tuple[int, ...] = ()
+    head: str = ""
     dynamic: bool = False
     nms: dict | None = None
     precision: str = "fp32"
-    task: str = "detect"
     model_name: str = ""
     version: str = ""
-    letterbox: dict = field(default_factory=dict)
+    preprocess: dict = field(default_factory=dict)
     keypoints: dict | None = None
 
     @property
@@ -78,23 +110,19 @@ def to_metadata(info: ModelInfo, outputs: list[str]) -> dict[str, str]:
         "model_name": info.model_name,
         "class_names": json.dumps(info.class_names),
         "imgsz": json.dumps(list(info.imgsz)),
-        "strides": json.dumps(list(info.strides)),
-        "letterbox": json.dumps(info.letterbox),
-        "input": json.dumps(
-            {
-                "name": "images",
-                "dtype": "float32",
-                "layout": "NCHW",
-                "channels": "RGB",
-                "range": [0, 1],
-            }
-        ),
+        "preprocess": json.dumps(info.preprocess),
+        "input": json.dumps(INPUT),
         "output_layout": info.output_layout,
         "output_description": OUTPUT_LAYOUTS[info.output_layout],
         "outputs": json.dumps(outputs),
         "dynamic": "true" if info.dynamic else "false",
         "precision": info.precision,
     }
+    if info.output_layout in BOX_LAYOUTS:
+        props["head"] = info.head or DEFAULT_HEAD
+        props["strides"] = json.dumps(list(info.strides))
+    if info.preprocess.get("kind") == "letterbox":
+        props["letterbox"] = json.dumps(info.preprocess)
     if info.nms is not None:
         props["nms"] = json.dumps(info.nms)
     if info.keypoints is not None:
@@ -109,12 +137,16 @@ def parse_metadata(props: dict[str, str], path: str | Path) -> ModelInfo:
         CheckpointError: the file was not written by ``edgevision export`` (keys missing), by a
             newer edgevision, or its values are malformed; the message names the file.
     """
+    if "edgevision_format" not in props and props.get("task") == "classify":
+        props = _legacy_classifier(props)
     missing = [key for key in REQUIRED_KEYS if key not in props]
+    if props.get("output_layout") in BOX_LAYOUTS and "strides" not in props:
+        missing.append("strides")
     if missing:
         raise CheckpointError(
             f"{path}: ONNX model without edgevision metadata (missing {', '.join(missing)}); "
-            "the runtime needs class names, input size and strides from the file: export it with "
-            "`edgevision export --weights W.pt --format onnx`"
+            "the runtime needs the task, class names and input size from the file: export it "
+            "with `edgevision export --weights W.pt --format onnx`"
         )
     try:
         version = int(props["edgevision_format"])
@@ -124,8 +156,19 @@ def parse_metadata(props: dict[str, str], path: str | Path) -> ModelInfo:
                 f"({FORMAT_VERSION}); upgrade edgevision"
             )
         return _info_from(props)
-    except (ValueError, TypeError, KeyError) as e:  # json.JSONDecodeError is a ValueError
+    except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSONDecodeError: ValueError
         raise CheckpointError(f"{path}: malformed edgevision metadata ({e}); re-export it") from e
+
+
+def _legacy_classifier(props: dict[str, str]) -> dict[str, str]:
+    """A classifier file of the first release (no ``edgevision_format``) in today's keys."""
+    props = dict(props)
+    imgsz = json.loads(props.get("imgsz", "[0, 0]"))[0]
+    old = json.loads(props.get("preprocess", "{}"))
+    sizes = center_crop_preprocess(old.get("center_crop", imgsz), old.get("resize_shorter", 0))
+    props.update(edgevision_format="1", output_layout="probabilities")
+    props["preprocess"] = json.dumps(sizes)
+    return props
 
 
 def _info_from(props: dict[str, str]) -> ModelInfo:
@@ -133,17 +176,22 @@ def _info_from(props: dict[str, str]) -> ModelInfo:
     if layout not in OUTPUT_LAYOUTS:
         raise ValueError(f"output_layout {layout!r} is not one of {sorted(OUTPUT_LAYOUTS)}")
     height, width = (int(v) for v in json.loads(props["imgsz"]))
+    boxes = layout in BOX_LAYOUTS
+    preprocess = json.loads(props.get("preprocess") or props.get("letterbox") or "{}")
+    if boxes and not preprocess.get("kind"):  # files before the schema named the kind
+        preprocess = {"kind": "letterbox", **preprocess}
     return ModelInfo(
         class_names=[str(name) for name in json.loads(props["class_names"])],
         imgsz=(height, width),
-        strides=tuple(int(s) for s in json.loads(props["strides"])),
         output_layout=layout,
+        task=props.get("task", "detect"),
+        strides=tuple(int(s) for s in json.loads(props["strides"])) if boxes else (),
+        head=props.get("head", DEFAULT_HEAD) if boxes else "",
         dynamic=props.get("dynamic", "false") == "true",
         nms=json.loads(props["nms"]) if "nms" in props else None,
         precision=props.get("precision", "fp32"),
-        task=props.get("task", "detect"),
         model_name=props.get("model_name", ""),
         version=props.get("edgevision_version", ""),
-        letterbox=json.loads(props.get("letterbox", "{}")),
+        preprocess=preprocess,
         keypoints=json.loads(props["keypoints"]) if "keypoints" in props else None,
     )

@@ -1,4 +1,5 @@
-"""Greedy and class-aware NMS in numpy: the runtime twin of ``ops/nms.py``.
+"""Greedy and class-aware NMS and the per-image selection of detections, in numpy: the runtime
+twin of ``ops/nms.py``.
 
 Same rules as the torch version, so an ONNX model gives the detections its checkpoint gives:
 boxes are visited by decreasing score (ties: lower index first), a box is dropped when its IoU
@@ -67,3 +68,75 @@ def batched_nms(
     low = boxes.min()
     offsets = np.asarray(classes).astype(np.float32) * (boxes.max() - low + np.float32(1))
     return nms(boxes + offsets[:, None] - low, scores, iou_threshold)
+
+
+def postprocess(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    conf: float = 0.25,
+    iou: float = 0.45,
+    max_det: int = 300,
+    class_agnostic: bool = False,
+    max_candidates: int = 1000,
+) -> list[dict[str, np.ndarray]]:
+    """Best class per point, top ``max_candidates``, score > ``conf``, NMS, ``max_det`` per image.
+
+    Args:
+        boxes: (B, A, 4) xyxy; scores: (B, A, C).
+
+    Returns:
+        B dicts with ``boxes`` (K, 4) float32, ``scores`` (K,) float32, ``classes`` (K,) int64 and
+        ``index`` (K,) int64 (points kept), by decreasing score.
+    """
+    results = []
+    for image_boxes, image_scores in zip(boxes, scores, strict=True):
+        best_classes = image_scores.argmax(axis=-1)
+        best_scores = np.take_along_axis(image_scores, best_classes[:, None], axis=-1)[:, 0]
+        index = top_passing(best_scores, best_scores, conf, max_candidates)
+        results.append(
+            nms_image(
+                image_boxes[index],
+                best_scores[index],
+                best_classes[index],
+                index,
+                iou,
+                max_det,
+                class_agnostic,
+            )
+        )
+    return results
+
+
+def top_passing(
+    ranking: np.ndarray, scores: np.ndarray | None, conf: float, max_candidates: int
+) -> np.ndarray:
+    """Indices of the ``max_candidates`` best points (by ``ranking``), best first, then those whose
+    ``scores`` pass ``conf`` (all of them when ``scores`` is None: the caller tests later)."""
+    count = min(max_candidates, len(ranking))
+    if count < len(ranking):
+        top = np.argpartition(-ranking, count - 1)[:count]
+    else:
+        top = np.arange(len(ranking))
+    top = top[np.argsort(-ranking[top], kind="stable")]
+    return top if scores is None else top[scores[top] > conf]
+
+
+def nms_image(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    points: np.ndarray,
+    iou: float,
+    max_det: int,
+    class_agnostic: bool,
+) -> dict[str, np.ndarray]:
+    """NMS over one image's candidates; ``points`` are their indices in the raw output, returned
+    as ``index`` for the kept ones (as ``ops.nms.postprocess`` does)."""
+    groups = np.zeros_like(classes) if class_agnostic else classes
+    keep = batched_nms(boxes, scores, groups, iou)[:max_det]
+    return {
+        "boxes": boxes[keep].astype(np.float32).reshape(-1, 4),
+        "scores": scores[keep].astype(np.float32),
+        "classes": classes[keep].astype(np.int64),
+        "index": np.asarray(points)[keep].astype(np.int64),
+    }

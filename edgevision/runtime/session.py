@@ -1,9 +1,10 @@
-"""``OnnxDetector``: an edgevision ONNX file -> :class:`Detections`, with numpy, OpenCV and onnxruntime.
+"""Exported edgevision models run with numpy, OpenCV and onnxruntime: one session class per task.
 
 This is what ``edgevision predict --weights model.onnx`` and an edge device run. It never imports
-torch (a test imports it with torch blocked): letterbox, decode and NMS are the numpy twins in this
-package, and everything it needs to know (classes, input size, strides, output layout) comes from
-the file's metadata (:mod:`edgevision.runtime.metadata`).
+torch (a test imports it with torch blocked): letterbox, centre crop, decode and NMS are numpy,
+and everything a session needs to know (task, classes, input size, preprocessing, head family,
+output layout) comes from the file's metadata (:mod:`edgevision.runtime.metadata`).
+:func:`open_model` reads that metadata and returns the session of the file's task.
 """
 
 from __future__ import annotations
@@ -11,19 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
-from edgevision.data.imageio import IMAGE_SUFFIXES, read_image
-from edgevision.data.letterbox import letterbox
-from edgevision.errors import CheckpointError, ConfigError, DataError
-from edgevision.results import Detections
-from edgevision.runtime.decode import detect
+from edgevision.core.errors import CheckpointError, ConfigError, DataError
+from edgevision.core.image import (
+    GREY,
+    IMAGE_SUFFIXES,
+    center_crop_view,
+    letterbox,
+    read_image,
+    to_input,
+    unletterbox_boxes,
+)
+from edgevision.core.results import Classifications, Detections
+from edgevision.runtime.codecs import CODECS
 from edgevision.runtime.metadata import ModelInfo, parse_metadata
-from edgevision.runtime.preprocess import to_input, unletterbox_boxes
-from edgevision.runtime.video import VIDEO_SUFFIXES, draw, predict_video
 
 _ORT_LOAD_ERRORS = (
     ort_errors.Fail,
@@ -62,26 +67,124 @@ def open_session(
         raise CheckpointError(f"{path}: not a loadable ONNX model ({e})") from e
 
 
-class OnnxDetector:
-    """Detect objects with an exported edgevision model, without PyTorch.
-
-    Works with both output layouts. For an ``nms`` graph the thresholds are baked into the graph:
-    ``conf`` can only raise its threshold, ``max_det`` only lower its count, and ``iou`` is the
-    graph's own.
+class OnnxModel:
+    """What every task's session shares: the file, its ONNX Runtime session and metadata, the input
+    size, batching, and turning images or image files into RGB arrays.
 
     Args:
         path: the ``.onnx`` file.
         providers: ONNX Runtime execution providers (default CPU).
         threads: intra-op threads (None: ONNX Runtime's default, one per physical core).
-        conf, iou, max_det: detection thresholds, as in ``edgevision predict``.
         imgsz: input size for a dynamic-size model (default: the exported size); must equal the
             exported size for a static model.
         batch_size: images per run for a dynamic-batch model (a static model runs one at a time).
+        session: an open session of ``path`` (``providers`` and ``threads`` then do not apply).
 
     Attributes:
         info: the file's :class:`ModelInfo`.
-        imgsz: (height, width) the images are letterboxed to.
+        imgsz: (height, width) the images are brought to.
     """
+
+    task = ""
+
+    def __init__(
+        self,
+        path: str | Path,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        imgsz: int | None = None,
+        batch_size: int = 8,
+        session: onnxruntime.InferenceSession | None = None,
+    ):
+        self.path = Path(path)
+        self.session = session or open_session(self.path, providers, threads)
+        self.info = read_metadata(self.session, self.path)
+        if self.info.task != self.task:
+            raise CheckpointError(
+                f"{self.path}: a {self.info.task} model, not a {self.task} model; open it with "
+                "edgevision.runtime.open_model, which picks the session of the file's task"
+            )
+        self.imgsz = self.info.imgsz
+        self.configure(imgsz=imgsz)
+        static_batch = self.session.get_inputs()[0].shape[0]
+        self.batch_size = static_batch if isinstance(static_batch, int) else max(1, batch_size)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.info.class_names
+
+    def configure(self, imgsz: int | None = None, **options) -> OnnxModel:
+        """Set the input size and the task's options (``conf``, ``topk`` ...) in place.
+
+        Raises:
+            ConfigError: a size a static model cannot take, or an option this task has not.
+        """
+        if imgsz:
+            self.imgsz = self._input_size(imgsz)
+        for name, value in options.items():
+            if not hasattr(self, name):
+                raise ConfigError(f"{type(self).__name__} has no option {name!r}")
+            setattr(self, name, value)
+        return self
+
+    def _input_size(self, imgsz: int) -> tuple[int, int]:
+        if not self.info.dynamic and (imgsz, imgsz) == self.info.imgsz:
+            return self.info.imgsz
+        if not self.info.dynamic:
+            raise ConfigError(
+                f"{self.path}: exported for a fixed {self.info.imgsz[0]}x{self.info.imgsz[1]} "
+                f"input, cannot run at imgsz {imgsz}; drop --imgsz or re-export with --dynamic"
+            )
+        multiple = max(self.info.strides, default=1)
+        if imgsz % multiple:
+            raise ConfigError(f"imgsz {imgsz} must be a multiple of {multiple}")
+        return (int(imgsz), int(imgsz))
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The graph's outputs for a (B, 3, H, W) float32 input (B = 1 for a static-batch model)."""
+        return self.session.run(None, {"images": batch})
+
+    def predict(
+        self, images: ImageInput | Sequence[ImageInput], names: Sequence[str] | None = None
+    ):
+        """Results for images: (H, W, 3) uint8 RGB arrays or image files, in batches.
+
+        Raises:
+            DataError: an input that is neither an RGB uint8 image nor a readable image file.
+        """
+        if isinstance(images, np.ndarray | str | Path):
+            images = [images]
+        if names is None:
+            names = [str(item) if isinstance(item, str | Path) else "" for item in images]
+        arrays = [_as_rgb(item, index) for index, item in enumerate(images)]
+        return self.predict_images(arrays, list(names))
+
+    def predict_images(self, images: list[np.ndarray], names: list[str]) -> list:
+        """Results for (H, W, 3) uint8 RGB arrays, ``names`` labelling them (the predictor
+        contract the PyTorch predictors share)."""
+        results = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            results.extend(self._predict_batch(images[chunk], names[chunk]))
+        return results
+
+    def _predict_batch(self, images: list[np.ndarray], names: list[str]) -> list:
+        raise NotImplementedError
+
+
+class OnnxDetector(OnnxModel):
+    """Detect objects with an exported edgevision detector, without PyTorch.
+
+    Works with both output layouts. For an ``nms`` graph the thresholds are baked into the graph:
+    ``conf`` can only raise its threshold, ``max_det`` only lower its count, and ``iou`` is the
+    graph's own. A ``raw`` graph is decoded by the numpy twin of the head's codec.
+
+    Args:
+        conf, iou, max_det: detection thresholds, as in ``edgevision predict``.
+        Others: see :class:`OnnxModel`.
+    """
+
+    task = "detect"
 
     def __init__(
         self,
@@ -93,86 +196,38 @@ class OnnxDetector:
         max_det: int = 300,
         imgsz: int | None = None,
         batch_size: int = 8,
+        session: onnxruntime.InferenceSession | None = None,
     ):
-        self.path = Path(path)
-        self.session = open_session(self.path, providers, threads)
-        self.info: ModelInfo = parse_metadata(
-            self.session.get_modelmeta().custom_metadata_map, path
-        )
         self.conf, self.iou, self.max_det = conf, iou, max_det
-        self.imgsz = self._input_size(imgsz)
-        static_batch = self.session.get_inputs()[0].shape[0]
-        self.batch_size = static_batch if isinstance(static_batch, int) else max(1, batch_size)
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.info.class_names
-
-    def _input_size(self, imgsz: int | None) -> tuple[int, int]:
-        if not imgsz or (not self.info.dynamic and (imgsz, imgsz) == self.info.imgsz):
-            return self.info.imgsz
-        if not self.info.dynamic:
-            raise ConfigError(
-                f"{self.path}: exported for a fixed {self.info.imgsz[0]}x{self.info.imgsz[1]} "
-                f"input, cannot run at imgsz {imgsz}; drop --imgsz or re-export with --dynamic"
+        super().__init__(path, providers, threads, imgsz, batch_size, session)
+        if self.info.output_layout == "raw" and self.info.head not in CODECS:
+            raise CheckpointError(
+                f"{self.path}: head family {self.info.head!r} is not known to this edgevision "
+                f"(known: {', '.join(CODECS)}); upgrade edgevision"
             )
-        if imgsz % max(self.info.strides):
-            raise ConfigError(f"imgsz {imgsz} must be a multiple of {max(self.info.strides)}")
-        return (int(imgsz), int(imgsz))
 
-    def run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """The graph's outputs for a (B, 3, H, W) float32 input (B = 1 for a static-batch model)."""
-        return self.session.run(None, {"images": batch})
-
-    def predict(
-        self, images: ImageInput | Sequence[ImageInput], names: Sequence[str] | None = None
-    ) -> list[Detections]:
-        """Detections in original pixels for images: (H, W, 3) uint8 RGB arrays or image files.
-
-        Raises:
-            DataError: an input that is neither an RGB uint8 image nor a readable image file.
-        """
-        if isinstance(images, np.ndarray | str | Path):
-            images = [images]
-        if names is None:
-            names = [str(item) if isinstance(item, str | Path) else "" for item in images]
-        results: list[Detections] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = [
-                _as_rgb(item, index)
-                for index, item in enumerate(images[start : start + self.batch_size], start)
-            ]
-            results.extend(self._predict_chunk(chunk, names[start : start + self.batch_size]))
-        return results
-
-    def _predict_chunk(self, images: list[np.ndarray], names: Sequence[str]) -> list[Detections]:
+    def _predict_batch(self, images: list[np.ndarray], names: list[str]) -> list[Detections]:
         boxed, geometry = [], []
+        color = self.info.preprocess.get("color", GREY)
         for image in images:
-            out, ratio, pad = letterbox(
-                image, self.imgsz, color=self.info.letterbox.get("color", 114)
-            )
+            out, ratio, pad = letterbox(image, self.imgsz, color=color)
             boxed.append(out)
             geometry.append((ratio, pad, image.shape[:2]))
         per_image = self._detections(self.run(to_input(boxed)))
         results = []
         for found, (ratio, pad, orig_hw), name in zip(per_image, geometry, names, strict=True):
             boxes = unletterbox_boxes(found["boxes"], ratio, pad, orig_hw)
+            hw = (int(orig_hw[0]), int(orig_hw[1]))
             results.append(
-                Detections(
-                    boxes,
-                    found["scores"],
-                    found["classes"],
-                    self.class_names,
-                    name,
-                    tuple(int(v) for v in orig_hw),
-                )
+                Detections(boxes, found["scores"], found["classes"], self.class_names, name, hw)
             )
         return results
 
     def _detections(self, outputs: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """Per image ``boxes`` (K, 4) in input pixels, ``scores``, ``classes``, from graph outputs."""
         if self.info.output_layout == "raw":
-            return detect(
+            codec = CODECS[self.info.head]
+            return codec.detect(
                 outputs[0], self.info.strides, self.imgsz, self.conf, self.iou, self.max_det
             )
         num_dets, boxes, scores, classes = outputs
@@ -190,23 +245,90 @@ class OnnxDetector:
             )
         return results
 
-    def predict_file(self, path: str | Path, save_dir: Path | None = None) -> list[Detections]:
-        """One image, or every frame of a video; annotated copies go to ``save_dir`` when given.
 
-        The same contract as the PyTorch ``Predictor.predict_file``, so ``edgevision predict``
-        can use either.
-        """
-        path = Path(path)
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            return self._predict_video(path, save_dir)
-        image = _as_rgb(path, 0)
-        result = self.predict([image], [str(path)])[0]
-        if save_dir is not None:
-            _save_drawn(image, result, save_dir / f"{path.stem}.jpg")
-        return [result]
+class OnnxClassifier(OnnxModel):
+    """Classify images with an exported edgevision classifier, without PyTorch.
 
-    def _predict_video(self, path: Path, save_dir: Path | None) -> list[Detections]:
-        return predict_video(path, lambda rgb, name: self.predict([rgb], [name])[0], save_dir)
+    Images get the view the model was validated with (shorter side resized, centre crop:
+    ``core.image.center_crop_view``); normalisation and softmax are inside the graph.
+
+    Args:
+        topk: classes reported per image (at most the class count).
+        Others: see :class:`OnnxModel`.
+    """
+
+    task = "classify"
+
+    def __init__(
+        self,
+        path: str | Path,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        topk: int = 5,
+        imgsz: int | None = None,
+        batch_size: int = 8,
+        session: onnxruntime.InferenceSession | None = None,
+    ):
+        self.topk = topk
+        super().__init__(path, providers, threads, imgsz, batch_size, session)
+
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        """(N, C) float32 class probabilities of (H, W, 3) uint8 RGB images."""
+        side = self.imgsz[0]
+        rows = []
+        for start in range(0, len(images), self.batch_size):
+            crops = [
+                center_crop_view(image, side) for image in images[start : start + self.batch_size]
+            ]
+            rows.append(self.run(to_input(crops))[0])
+        return np.concatenate(rows) if rows else np.zeros((0, self.info.num_classes), np.float32)
+
+    def _predict_batch(self, images: list[np.ndarray], names: list[str]) -> list[Classifications]:
+        probabilities = self.probabilities(images)
+        k = max(1, min(self.topk, self.info.num_classes))
+        results = []
+        for name, row in zip(names, probabilities, strict=True):
+            best = np.argsort(-row, kind="stable")[:k]
+            results.append(
+                Classifications(
+                    name,
+                    best.tolist(),
+                    [self.class_names[i] for i in best],
+                    [round(float(row[i]), 6) for i in best],
+                )
+            )
+        return results
+
+
+SESSIONS = {OnnxDetector.task: OnnxDetector, OnnxClassifier.task: OnnxClassifier}
+
+
+def read_metadata(session: onnxruntime.InferenceSession, path: str | Path) -> ModelInfo:
+    """The :class:`ModelInfo` of an open session."""
+    return parse_metadata(session.get_modelmeta().custom_metadata_map, path)
+
+
+def open_model(
+    path: str | Path,
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+    **options,
+) -> OnnxModel:
+    """The session of the file's task (``OnnxDetector``, ``OnnxClassifier``), built with
+    ``options`` (``conf``, ``topk``, ``imgsz`` ...); the file is opened once.
+
+    Raises:
+        CheckpointError: a missing or unloadable file, no edgevision metadata, or a task this
+            edgevision has no session for.
+    """
+    session = open_session(path, providers, threads)
+    task = read_metadata(session, path).task
+    if task not in SESSIONS:
+        raise CheckpointError(
+            f"{path}: task {task!r} has no runtime session in this edgevision "
+            f"(known: {', '.join(SESSIONS)}); upgrade edgevision"
+        )
+    return SESSIONS[task](path, session=session, **options)
 
 
 def _as_rgb(item: ImageInput, index: int) -> np.ndarray:
@@ -230,7 +352,3 @@ def _as_rgb(item: ImageInput, index: int) -> np.ndarray:
             "expected (H, W, 3) uint8 RGB; convert with cv2.cvtColor / astype(np.uint8)",
         )
     return item
-
-
-def _save_drawn(image: np.ndarray, result: Detections, out: Path) -> None:
-    cv2.imwrite(str(out), cv2.cvtColor(draw(image, result), cv2.COLOR_RGB2BGR))

@@ -1,4 +1,4 @@
-"""Drawing detections: a readable palette, labels on filled tags, and image grids."""
+"""Drawing results on images: boxes with labels on filled tags, top-k class lists, image grids."""
 
 from __future__ import annotations
 
@@ -68,6 +68,25 @@ def draw_detections(
             ink,
             1,
             cv2.LINE_AA,
+        )
+    return canvas
+
+
+def draw_classifications(
+    image: np.ndarray, labels: list[str], probabilities: list[float]
+) -> np.ndarray:
+    """A copy of an RGB image with ``label probability`` lines (best first) on a tag, top left."""
+    canvas = np.ascontiguousarray(image.copy())
+    font_scale = max(0.35, sum(canvas.shape[:2]) / 1800)
+    lines = [f"{label} {p:.2f}" for label, p in zip(labels, probabilities, strict=True)]
+    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1) for t in lines]
+    step = max((h + base for (_, h), base in sizes), default=0) + 2
+    width = max((w for (w, _), _ in sizes), default=0) + 4
+    cv2.rectangle(canvas, (0, 0), (width, step * len(lines) + 2), (255, 255, 255), -1)
+    for row, text in enumerate(lines):
+        origin = (2, step * (row + 1) - 2)
+        cv2.putText(
+            canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA
         )
     return canvas
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevision.fileio import atomic_write
+from edgevision.core.fileio import atomic_write
 
 
 def _new_figure(width: float, height: float):

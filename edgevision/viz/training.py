@@ -6,7 +6,7 @@ import csv
 import math
 from pathlib import Path
 
-from edgevision.fileio import atomic_write
+from edgevision.core.fileio import atomic_write
 
 
 def plot_results(csv_path: str | Path, png_path: str | Path) -> Path | None:

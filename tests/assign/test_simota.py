@@ -7,8 +7,10 @@ import math
 import pytest
 import torch
 
-from edgevision import ops
 from edgevision.assign.simota import SimOTAAssigner
+from edgevision.ops.boxes import xyxy_to_cxcywh
+from edgevision.ops.grid import make_anchor_points
+from edgevision.ops.iou import box_iou
 
 STRIDE = 8
 NUM_CLASSES = 2
@@ -16,7 +18,7 @@ NUM_CLASSES = 2
 
 def grid(size: int = 64, stride: int = STRIDE) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, 2) points and (A,) strides of one level over a size x size input."""
-    return ops.make_anchor_points([(size // stride, size // stride)], [stride])
+    return make_anchor_points([(size // stride, size // stride)], [stride])
 
 
 def far_boxes(num_points: int) -> torch.Tensor:
@@ -57,7 +59,7 @@ def test_a_point_wanted_by_two_gts_goes_to_the_cheaper_one() -> None:
     shared = point_index(points, 28.0, 28.0)
     boxes[shared] = torch.tensor([4.0, 4.0, 44.0, 44.0])
     scores[shared] = torch.tensor([0.05, 0.95])
-    ious = ops.box_iou(boxes[shared : shared + 1], gts)[0]
+    ious = box_iou(boxes[shared : shared + 1], gts)[0]
     assert ious[0] > ious[1]  # gt 0 overlaps more, but the class score favours gt 1
     costs = -torch.log(scores[shared, labels]) + 3.0 * -torch.log(ious + 1e-8)
     assert costs[1] < costs[0]
@@ -153,5 +155,5 @@ def test_batch_assignment_indexes_target_rows_per_image() -> None:
     for point, row in zip(
         points[result.fg_mask[1]], result.matched_gt[1][result.fg_mask[1]], strict=True
     ):
-        centre = ops.xyxy_to_cxcywh(targets[row, 2:6])[:2]
+        centre = xyxy_to_cxcywh(targets[row, 2:6])[:2]
         assert (point - centre).abs().max() < 2.5 * STRIDE

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgevision.core.errors import ConfigError, DataError
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.anchors import (
     anchor_metrics,
     format_anchors,
@@ -15,8 +17,6 @@ from edgevision.data.anchors import (
     plot_anchors,
     wh_iou,
 )
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import ConfigError, DataError
 
 CENTRES = np.array([[10.0, 12.0], [40.0, 30.0], [120.0, 160.0]])
 

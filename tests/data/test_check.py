@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgevision.data import issues as kinds
-from edgevision.data.check import CheckReport, check_dataset
-from edgevision.data.check_boxes import judge_boxes
-from edgevision.data.check_images import inspect_images
-from edgevision.data.synth import CLASS_NAMES, synthesize_detection
+from edgevision.core import issues as kinds
+from edgevision.data.doctor.boxes import judge_boxes
+from edgevision.data.doctor.check import CheckReport, check_dataset
+from edgevision.data.doctor.images import inspect_images
+from edgevision.data.synth.detect import CLASS_NAMES, synthesize_detection
 
 NUM_IMAGES = 20
 
@@ -417,8 +417,8 @@ def test_converted_coco_tree_is_checked_as_coco_not_as_class_folders(clean_voc, 
     """`data convert --to coco` writes annotations/ + images/: folders a classification layout
     would take for two classes. The doctor must read the tree as COCO."""
     from edgevision.cli import main
-    from edgevision.data.classify import is_classification_data
     from edgevision.data.convert import convert_dataset
+    from edgevision.data.formats.imagefolder import is_classification_data
 
     coco = convert_dataset(clean_voc, "coco", tmp_path / "coco")
     assert not is_classification_data(coco)

@@ -9,26 +9,25 @@ import numpy as np
 import pytest
 import torch
 
-from edgevision.data import issues as kinds
-from edgevision.data.check_classify import EMPTY_CLASS, check_classification
-from edgevision.data.classify import (
+from edgevision.core import issues as kinds
+from edgevision.core.errors import DataError
+from edgevision.core.image import center_crop, center_crop_view
+from edgevision.data.datasets.classify import (
+    ClassificationDataset,
+    ClassifyAugment,
+    build_classification_loader,
+    crop_window,
+    normalize_images,
+)
+from edgevision.data.doctor.classify import EMPTY_CLASS, check_classification
+from edgevision.data.formats.imagefolder import (
     detect_layout,
     is_classification_data,
     list_classification_splits,
     load_classification,
     stratified_holdout,
 )
-from edgevision.data.classify_dataset import (
-    ClassificationDataset,
-    ClassifyAugment,
-    build_classification_loader,
-    center_crop,
-    crop_window,
-    normalize_images,
-    val_transform,
-)
-from edgevision.data.synth_classify import CLASS_NAMES, synthesize_classification
-from edgevision.errors import DataError
+from edgevision.data.synth.classify import CLASS_NAMES, synthesize_classification
 
 
 def _write_image(path, value: int = 128, size=(40, 30)) -> None:
@@ -167,7 +166,7 @@ def test_crop_window_areas_aspects_and_fallback():
     assert crop_window(10, 100, rng, (0.9, 1.0), (3 / 4, 4 / 3)) == (0, 43, 10, 13)
 
 
-def test_center_crop_and_val_transform_sizes():
+def test_center_crop_and_center_crop_view_sizes():
     image = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8, 1).repeat(3, axis=2)
     crop = center_crop(image, 4)
     assert crop[..., 0].tolist() == [
@@ -178,7 +177,7 @@ def test_center_crop_and_val_transform_sizes():
     ]
     wide = np.zeros((100, 300, 3), np.uint8)
     wide[:, 140:160] = 255  # a bright bar in the middle survives the centre crop
-    out = val_transform(wide, 56)  # shorter side to 64 (56 * 256 / 224), then crop 56
+    out = center_crop_view(wide, 56)  # shorter side to 64 (56 * 256 / 224), then crop 56
     assert out.shape == (56, 56, 3) and out[:, 28].min() == 255 and out[:, 0].max() == 0
 
 

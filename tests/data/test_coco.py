@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgevision.data import issues as kinds
+from edgevision.core import issues as kinds
+from edgevision.core.errors import DataError
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.formats.coco import (
     category_ids,
     coco_split_name,
@@ -19,8 +21,6 @@ from edgevision.data.formats.coco import (
     to_coco_dict,
     write_coco,
 )
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import DataError
 
 
 def _image(path: Path, width: int = 64, height: int = 48) -> Path:

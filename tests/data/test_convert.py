@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
+from edgevision.core.errors import ConfigError, DataError
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.convert import convert_dataset
 from edgevision.data.formats import detect_format, list_splits, load_dataset
 from edgevision.data.formats.coco import write_coco
 from edgevision.data.formats.voc import write_voc
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import ConfigError, DataError
 
 CLASSES = ["zebra", "apple", "mango"]  # deliberately not alphabetical
 

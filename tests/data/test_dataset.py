@@ -7,18 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from edgevision.data import dataset as dataset_module
-from edgevision.data.dataset import (
+from edgevision.core.errors import ConfigError
+from edgevision.core.image import letterbox, read_image
+from edgevision.core.records import ImageRecord, RecordSet
+from edgevision.data.datasets import detect as dataset_module
+from edgevision.data.datasets.detect import (
     AugmentConfig,
     DetectionDataset,
     estimate_cache_bytes,
 )
-from edgevision.data.imageio import read_image
-from edgevision.data.letterbox import letterbox
-from edgevision.data.loader import build_dataloader, detection_collate
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.data.sanitize import sanitize_records
-from edgevision.errors import ConfigError
+from edgevision.data.datasets.loader import build_dataloader, detection_collate
+from edgevision.data.datasets.sanitize import sanitize_records
 
 
 def make_records(tmp_path, count=6, keypoints=False, seed=0) -> RecordSet:

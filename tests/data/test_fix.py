@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from edgevision.data import issues as kinds
-from edgevision.data.check import check_dataset
-from edgevision.data.fix import fix_dataset
-from edgevision.data.fix_changes import DROPPED, FIXED, NOT_FIXED
+from edgevision.core import issues as kinds
+from edgevision.core.errors import ConfigError
+from edgevision.data.doctor.changes import DROPPED, FIXED, NOT_FIXED
+from edgevision.data.doctor.check import check_dataset
+from edgevision.data.doctor.fix import fix_dataset
 from edgevision.data.formats.voc import parse_voc_xml
-from edgevision.data.synth import CLASS_NAMES
-from edgevision.errors import ConfigError
+from edgevision.data.synth.detect import CLASS_NAMES
 from tests.data.test_check import (
     DEFECTS,
     count_objects,

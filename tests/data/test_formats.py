@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from edgevision.data import issues as kinds
+from edgevision.core import issues as kinds
+from edgevision.core.errors import DataError
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.formats import (
     detect_format,
     list_splits,
@@ -20,8 +22,6 @@ from edgevision.data.formats import (
 )
 from edgevision.data.formats.voc import write_voc
 from edgevision.data.formats.yolo import label_path
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import DataError
 
 
 def _image(path: Path, width: int = 64, height: int = 48) -> Path:

@@ -22,12 +22,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgevision.data import issues as kinds
+from edgevision.core import issues as kinds
+from edgevision.core.errors import DataError
+from edgevision.core.issues import Issue
 from edgevision.data.formats import load_dataset
 from edgevision.data.formats.voc import read_voc
 from edgevision.data.formats.yolo import read_yolo
-from edgevision.data.issues import Issue
-from edgevision.errors import DataError
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True)
 KNOWN_KINDS = {

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgevision.core.errors import ConfigError, DataError
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.formats.voc import read_voc
-from edgevision.data.records import ImageRecord, RecordSet
 from edgevision.data.split import format_splits, split_class_counts, split_dataset, write_splits
-from edgevision.data.synth import synthesize_detection
-from edgevision.errors import ConfigError, DataError
+from edgevision.data.synth.detect import synthesize_detection
 
 
 def _record_set(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgevision.data.records import ImageRecord, RecordSet
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.stats import dataset_stats, format_stats, plot_stats, save_stats
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

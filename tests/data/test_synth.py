@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgevision.data import synth
+from edgevision.core.errors import ConfigError, DataError
 from edgevision.data.formats.voc import read_voc
-from edgevision.data.synth import (
+from edgevision.data.synth import detect as synth
+from edgevision.data.synth import synthesize
+from edgevision.data.synth.detect import (
     ASPECT_RANGE,
     CLASS_NAMES,
-    synthesize,
     synthesize_detection,
     synthesize_detection_records,
 )
-from edgevision.errors import ConfigError, DataError
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
@@ -147,9 +147,11 @@ def test_refuses_a_used_folder_unless_forced_and_replaces_only_its_own_files(tmp
 
 def test_dispatcher_names_tasks_that_are_not_there_yet(tmp_path):
     assert synthesize(tmp_path / "d", task="detect", n_train=2, n_val=1).is_dir()
-    with pytest.raises(ConfigError, match="pose is not implemented yet; available now: detect"):
+    with pytest.raises(
+        ConfigError, match="pose is not implemented yet; available now: detect, classify"
+    ):
         synthesize(tmp_path / "p", task="pose")
-    with pytest.raises(ConfigError, match="detect, pose, classify"):
+    with pytest.raises(ConfigError, match="detect, classify, pose"):
         synthesize(tmp_path / "x", task="segment")
 
 

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgevision.data.letterbox import GREY, letterbox, letterbox_params
-from edgevision.data.transforms import (
+from edgevision.core.image import GREY, letterbox, letterbox_params
+from edgevision.data.datasets.transforms import (
     Sample,
     apply_affine,
     filter_boxes,

@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from edgevision.data import issues as kinds
+from edgevision.core import issues as kinds
+from edgevision.core.errors import ConfigError, DataError
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.formats import voc, voc_xml
 from edgevision.data.formats.voc import (
     VocImageIndex,
@@ -25,8 +27,6 @@ from edgevision.data.formats.voc import (
     voc_image_for,
     write_voc,
 )
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import ConfigError, DataError
 
 SIZE = "<size><width>640</width><height>480</height><depth>3</depth></size>"
 
@@ -484,7 +484,7 @@ def test_header_of_a_decompression_bomb_is_a_data_error(tmp_path, monkeypatch):
     """A header claiming more pixels than Pillow's bomb limit is a DataError, not a deep traceback."""
     from PIL import Image
 
-    from edgevision.data.imageio import read_image_size
+    from edgevision.core.image import read_image_size
 
     path = tmp_path / "huge.png"
     cv2.imwrite(str(path), np.zeros((40, 40, 3), np.uint8))

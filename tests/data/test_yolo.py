@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from edgevision.data import issues as kinds
+from edgevision.core import issues as kinds
+from edgevision.core.errors import DataError
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.formats.yolo import label_path, read_yolo, write_yolo
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import DataError
 
 
 def _image(path: Path, width: int = 64, height: int = 48) -> Path:

@@ -18,10 +18,10 @@ import yaml
 from PIL import Image
 
 from edgevision import api
-from edgevision.data.dataset import DetectionDataset
+from edgevision.core.image import read_image
+from edgevision.data.datasets.detect import DetectionDataset
 from edgevision.data.formats import load_dataset
-from edgevision.data.imageio import read_image
-from edgevision.data.synth import CLASS_NAMES, synthesize_detection
+from edgevision.data.synth.detect import CLASS_NAMES, synthesize_detection
 from tests.data.test_check import make_dirty_voc, stem
 
 TRUNCATED, EMPTY_FILE, EXIF_TURNED = 12, 13, 15  # images of make_dirty_voc (see DEFECTS)
@@ -160,7 +160,7 @@ def test_probe_decodes_no_pixels(dirty, monkeypatch):
     """Only headers are read at construction (decoding waits for the first batch)."""
     from PIL import ImageFile
 
-    from edgevision.data import dataset as dataset_module
+    from edgevision.data.datasets import detect as dataset_module
 
     def refuse(*args, **kwargs):
         raise AssertionError("pixels decoded while probing")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from edgevision.core.errors import CheckpointError
 from edgevision.engine.checkpoint import (
     VERSION,
     load_checkpoint,
@@ -15,7 +16,6 @@ from edgevision.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from edgevision.errors import CheckpointError
 
 
 class _Evil:

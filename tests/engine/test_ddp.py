@@ -7,7 +7,7 @@ import textwrap
 import pytest
 import torch
 
-from edgevision.data.synth import synthesize_detection
+from edgevision.data.synth.detect import synthesize_detection
 
 DRIVER = textwrap.dedent("""
     import sys, torch

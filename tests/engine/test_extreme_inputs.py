@@ -14,11 +14,12 @@ import torch
 from torch import nn
 
 from edgevision import api
-from edgevision.data.dataset import load_image
+from edgevision.core.records import ImageRecord, RecordSet
+from edgevision.data.datasets.detect import load_image
 from edgevision.data.formats.voc import write_voc
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.engine.inference import predict_batch
-from edgevision.engine.predictor import Predictor
+from edgevision.models.codecs.anchor_free import AnchorFreeCodec
+from edgevision.tasks.detect.inference import DetectionPredictor as Predictor
+from edgevision.tasks.detect.inference import predict_batch
 
 CLASS_NAMES = ["bright", "dark", "mid"]
 CROWD_SIDE, CROWD_GRID = 640, (20, 15)  # 300 boxes of 20x20 on a 32-pixel grid
@@ -172,7 +173,7 @@ def test_huge_image_is_resized_at_load_without_extra_full_copies(extreme):
 
 def test_tiny_and_crowded_images_load_whole(extreme):
     """20x20 is scaled up, not lost; all 300 objects of the crowded image reach the sample."""
-    from edgevision.data.dataset import DetectionDataset
+    from edgevision.data.datasets.detect import DetectionDataset
     from edgevision.data.formats import load_dataset
 
     record_set, issues = load_dataset(extreme, split="val")
@@ -189,6 +190,7 @@ class _FixedRaw(nn.Module):
     """A stand-in detector whose raw output is given: 300 separate boxes on a 640x640 input."""
 
     strides = (8, 16, 32)
+    codec = AnchorFreeCodec(strides)
 
     def __init__(self, raw: torch.Tensor):
         super().__init__()

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from edgevision import api
-from edgevision.data.synth import synthesize_detection
+from edgevision.data.synth.detect import synthesize_detection
 from edgevision.engine.checkpoint import load_checkpoint
 
 EPOCHS = 12  # long enough that three kills, even late ones, land before the end

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
+from edgevision.core.errors import ConfigError
 from edgevision.engine.ema import ModelEMA
 from edgevision.engine.optim import build_optimizer, parameter_groups, resolve_optimizer
+from edgevision.engine.run_dir import prepare_run_dir
 from edgevision.engine.schedule import WarmupCosine, cosine_factor
-from edgevision.engine.trainer import prepare_run_dir
-from edgevision.errors import ConfigError
 
 
 def _model():

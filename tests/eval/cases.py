@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevision.data.records import ImageRecord, RecordSet
+from edgevision.core.records import ImageRecord, RecordSet
 
 CLASS_NAMES = ["car", "truck", "tug"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgevision.errors import ConfigError
+from edgevision.core.errors import ConfigError
 from edgevision.eval.classify import (
     class_confusion_matrix,
     classification_metrics,

@@ -13,7 +13,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from edgevision.errors import ConfigError, EdgevisionError
+from edgevision.core.errors import ConfigError, EdgevisionError
 from edgevision.eval.coco import (
     STAT_NAMES,
     coco_evaluate,

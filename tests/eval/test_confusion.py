@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgevision.errors import ConfigError
+from edgevision.core.errors import ConfigError
 from edgevision.eval.confusion import confusion_matrix, greedy_match
 from tests.eval.cases import make_record_set, random_case, record
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgevision.errors import ConfigError
+from edgevision.core.errors import ConfigError
 from edgevision.eval.voc import voc_ap, voc_evaluate
 from tests.eval.cases import make_record_set, random_case, record
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from edgevision.models import (
+from edgevision.models.backbones import shufflenet_v2
+from edgevision.models.blocks import (
     C3,
     CBAM,
     SPPF,
@@ -16,10 +17,9 @@ from edgevision.models import (
     ConvBNAct,
     DepthwiseSeparable,
     SqueezeExcite,
-    build_model,
     fuse_conv_bn,
 )
-from edgevision.models.backbones import shufflenet_v2
+from edgevision.models.zoo import build_model
 from tests.models.cases import assert_parity, randomise_for_parity
 
 

@@ -8,17 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from edgevision.errors import UnknownModelError
+from edgevision.core.errors import UnknownModelError
 from edgevision.models.backbones.mobilenetv2 import make_divisible
 from edgevision.models.backbones.shufflenetv2 import STAGE_CHANNELS
-from edgevision.models.classifier_zoo import (
-    CLASSIFIER_ZOO,
-    build_classifier,
-    default_classifier_imgsz,
-    head_module_name,
-    head_prefixes,
-)
-from edgevision.models.zoo import count_flops
+from edgevision.models.classifier import head_module_name, head_prefixes
+from edgevision.models.zoo import build_model as build_classifier
+from edgevision.models.zoo import count_flops, model_names
+from edgevision.models.zoo import default_imgsz as default_classifier_imgsz
 from tests.models.cases import randomise_for_parity
 from tests.models.test_shufflenetv2 import _bn_keys
 from tests.models.test_shufflenetv2 import _torchvision_layout as shufflenet_layout
@@ -30,7 +26,7 @@ TORCHVISION_PARAMS = {
     "cls-mobilenetv2": 3_504_872,
     "cls-resnet18": 11_689_512,
 }
-NAMES = list(CLASSIFIER_ZOO)
+NAMES = model_names("classify")
 
 
 @pytest.fixture(autouse=True)
@@ -223,5 +219,5 @@ def test_make_divisible_follows_torchvision_rounding():
 def test_unknown_classifier_lists_close_matches():
     with pytest.raises(UnknownModelError, match="did you mean cls-resnet18"):
         build_classifier("cls-resnet-18", 3)
-    with pytest.raises(UnknownModelError, match="available models: cls-shufflenetv2-x0.5"):
+    with pytest.raises(UnknownModelError, match="available models: .*, cls-shufflenetv2-x0.5"):
         default_classifier_imgsz("vgg16")

@@ -8,20 +8,22 @@ import pytest
 import torch
 from torch import nn
 
-from edgevision.errors import ConfigError, UnknownModelError
-from edgevision.models import (
+from edgevision.core.errors import ConfigError, UnknownModelError
+from edgevision.models.detector import Detector
+from edgevision.models.zoo import (
     MODEL_ZOO,
-    Detector,
     build_model,
     count_flops,
     count_parameters,
-    decode,
     default_imgsz,
     list_models,
+    model_names,
+    task_of_model,
 )
+from edgevision.tasks import TASKS
 from tests.models.cases import assert_parity, randomise_for_parity
 
-NAMES = list(MODEL_ZOO)
+NAMES = model_names("detect")
 NUM_CLASSES = 3
 
 
@@ -39,7 +41,7 @@ def test_forward_shape_at_two_sizes(name):
         for batch, height, width in [(2, 320, 320), (1, 256, 320)]:
             raw = model(torch.rand(batch, 3, height, width))
             assert raw.shape == (batch, _num_points(height, width), 4 + NUM_CLASSES)
-            decode(raw, model.strides, (height, width))  # A agrees with make_anchor_points
+            model.codec.decode(raw, (height, width))  # A agrees with the codec's grid
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -81,7 +83,7 @@ def test_fresh_head_predicts_prior_scores_and_four_stride_boxes(name):
     torch.manual_seed(0)
     model = build_model(name, NUM_CLASSES).eval()
     with torch.no_grad():
-        boxes, scores = decode(model(torch.rand(1, 3, 128, 128)), model.strides, (128, 128))
+        boxes, scores = model.codec.decode(model(torch.rand(1, 3, 128, 128)), (128, 128))
     assert scores.min() > 0.005 and scores.max() < 0.02  # class prior 0.01
     strides = torch.tensor([8.0] * 256 + [16.0] * 64 + [32.0] * 16)
     widths_in_strides = (boxes[0, :, 2] - boxes[0, :, 0]) / strides
@@ -95,7 +97,7 @@ def test_unknown_name_lists_close_matches(typo, suggestion):
     with pytest.raises(UnknownModelError, match=f"did you mean {suggestion}") as error:
         build_model(typo, NUM_CLASSES)
     assert isinstance(error.value, ConfigError) and isinstance(error.value, ValueError)
-    assert "available models: nano-s, nano-m, yolo-n, yolo-s" in str(error.value)
+    assert "available models: nano-s, nano-m, yolo-n, yolo-s, cls-" in str(error.value)
     with pytest.raises(UnknownModelError):
         default_imgsz(typo)
 
@@ -107,8 +109,19 @@ def test_count_flops_is_twice_the_multiply_accumulates():
     assert conv.training  # mode restored
 
 
+def test_one_table_for_every_task():
+    assert model_names() == list(MODEL_ZOO) and set(model_names()) == {
+        *model_names("detect"),
+        *model_names("classify"),
+    }
+    assert {spec.task for spec in MODEL_ZOO.values()} <= set(TASKS)  # a task folder runs each
+    assert task_of_model("nano-s") == "detect" and task_of_model("cls-resnet18") == "classify"
+    assert model_names("classify") == [n for n in MODEL_ZOO if n.startswith("cls-")]
+    assert model_names("pose") == []
+
+
 def test_list_models_rows():
-    rows = list_models()
+    rows = list_models("detect")
     assert [row["name"] for row in rows] == NAMES
     nano = rows[0]
     assert nano["task"] == "detect" and nano["imgsz"] == default_imgsz("nano-s") == 320
@@ -117,4 +130,7 @@ def test_list_models_rows():
     assert nano["gflops"] == pytest.approx(nano["flops"] / 1e9)
     flops = {row["name"]: row["flops"] for row in rows}
     assert flops["nano-s"] < flops["nano-m"] < flops["yolo-n"] < flops["yolo-s"]
-    assert all(build_model(row["name"], 2).default_imgsz == row["imgsz"] for row in rows)
+    assert all(MODEL_ZOO[row["name"]].imgsz == row["imgsz"] for row in rows)
+    everything = list_models()
+    assert [row["name"] for row in everything] == list(MODEL_ZOO)
+    assert {row["task"] for row in everything} == {"detect", "classify"}

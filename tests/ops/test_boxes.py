@@ -8,22 +8,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgevision.ops import (
+from edgevision.core.image import unletterbox_boxes
+from edgevision.ops.boxes import (
     box_area,
-    box_iou,
     box_iou_numpy,
     clip_boxes,
     cxcywh_to_xyxy,
-    distance_to_xyxy,
-    elementwise_iou,
-    make_anchor_points,
     order_corners,
-    unletterbox_boxes,
     xywh_to_xyxy,
     xyxy_to_cxcywh,
-    xyxy_to_distance,
     xyxy_to_xywh,
 )
+from edgevision.ops.grid import distance_to_xyxy, make_anchor_points, xyxy_to_distance
+from edgevision.ops.iou import box_iou, elementwise_iou
 
 
 def random_boxes(n, seed, size=100.0):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgevision.api import load_detector
-from edgevision.export.onnx import export_model
-from tests.export.fixtures import IMGSZ, fused_copy, one_torch_thread, write_checkpoint
+from edgevision.tasks import load_model
+from edgevision.tasks.detect.export import export_model
+from tests.detector import IMGSZ, fused_copy, one_torch_thread, write_checkpoint
 
 __all__ = ["one_torch_thread"]
 
@@ -19,8 +19,8 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def onnx_files(checkpoint, tmp_path_factory):
     """``{"raw": path, "nms": path}``: static exports of the checkpoint at IMGSZ."""
-    model, meta = load_detector(checkpoint)
-    fused = fused_copy(model)
+    loaded = load_model(checkpoint)
+    fused, meta = fused_copy(loaded.model), loaded.meta
     folder = tmp_path_factory.mktemp("onnx")
     return {
         "raw": export_model(fused, meta, folder / "raw.onnx", IMGSZ),

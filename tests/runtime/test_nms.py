@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edgevision.ops import batched_nms as torch_batched_nms
-from edgevision.ops import nms as torch_nms
+from edgevision.ops.nms import batched_nms as torch_batched_nms
+from edgevision.ops.nms import nms as torch_nms
 from edgevision.runtime.nms import batched_nms, nms
 
 

@@ -13,13 +13,20 @@ import onnx
 import pytest
 import torch
 
-from edgevision.api import load_detector
-from edgevision.data.imageio import read_image
-from edgevision.engine.predictor import Predictor
-from edgevision.errors import CheckpointError, ConfigError, DataError
-from edgevision.export.samples import sample_images
-from edgevision.runtime import ModelInfo, OnnxDetector, parse_metadata, to_metadata
-from tests.export.fixtures import CLASS_NAMES, IMGSZ
+from edgevision.core.errors import CheckpointError, ConfigError, DataError
+from edgevision.core.image import read_image
+from edgevision.runtime import (
+    ModelInfo,
+    OnnxClassifier,
+    OnnxDetector,
+    open_model,
+    parse_metadata,
+    to_metadata,
+)
+from edgevision.tasks import load_model
+from edgevision.tasks.detect.export_check import sample_images
+from edgevision.tasks.detect.inference import DetectionPredictor as Predictor
+from tests.detector import CLASS_NAMES, IMGSZ
 
 BLOCKED_RUN = """
 import importlib.abc, json, sys
@@ -64,8 +71,10 @@ def test_runtime_without_torch_matches_the_pytorch_predictor(
     completed = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr
     found = json.loads(completed.stdout)
-    model, meta = load_detector(checkpoint)
-    predictor = Predictor(model, meta["class_names"], IMGSZ, torch.device("cpu"), 0.25, 0.45, 100)
+    loaded = load_model(checkpoint)
+    predictor = Predictor(
+        loaded.model, loaded.class_names, IMGSZ, torch.device("cpu"), 0.25, 0.45, 100
+    )
     expected = predictor.predict_images(
         [read_image(p) for p in image_files], list(map(str, image_files))
     )
@@ -85,9 +94,13 @@ def test_detections_are_in_original_pixels_with_names(onnx_files, image_files):
     assert result.boxes[:, 2].max() <= width and result.boxes[:, 3].max() <= height
 
 
-def test_predict_file_writes_an_annotated_copy(onnx_files, image_files, tmp_path):
-    results = OnnxDetector(onnx_files["nms"]).predict_file(image_files[1], tmp_path)
-    assert len(results) == 1 and (tmp_path / "sample1.jpg").is_file()
+def test_open_model_picks_the_session_of_the_file_task(onnx_files):
+    session = open_model(onnx_files["nms"], conf=0.5)
+    assert isinstance(session, OnnxDetector) and session.conf == 0.5
+    with pytest.raises(CheckpointError, match="a detect model, not a classify model"):
+        OnnxClassifier(onnx_files["raw"])
+    with pytest.raises(ConfigError, match="has no option 'topk'"):
+        session.configure(topk=3)
 
 
 def test_nms_graph_thresholds_can_only_tighten(onnx_files, image_files):
@@ -102,10 +115,12 @@ def test_metadata_round_trip_and_refusals(tmp_path):
     info = ModelInfo(
         CLASS_NAMES,
         (128, 160),
-        (8, 16, 32),
         "nms",
+        strides=(8, 16, 32),
+        head="anchor_free",
         dynamic=True,
         nms={"conf": 0.3, "iou": 0.5, "max_det": 10},
+        preprocess={"kind": "letterbox", "color": 114},
         keypoints={"num_keypoints": 4},
     )
     props = to_metadata(info, ["num_dets", "boxes", "scores", "classes"])

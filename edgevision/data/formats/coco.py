@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgevision.data import issues as kinds
-from edgevision.data.formats import copy_images_to, image_names, resolve_inside
-from edgevision.data.imageio import read_image_size
-from edgevision.data.issues import Issue
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import DataError
-from edgevision.fileio import atomic_write_text
-from edgevision.ops import box_area, xywh_to_xyxy, xyxy_to_xywh
+from edgevision.core import issues as kinds
+from edgevision.core.errors import DataError
+from edgevision.core.fileio import atomic_write_text
+from edgevision.core.image import read_image_size
+from edgevision.core.issues import Issue
+from edgevision.core.records import ImageRecord, RecordSet
+from edgevision.data.formats.common import copy_images_to, image_names, resolve_inside
+from edgevision.ops.boxes import box_area, xywh_to_xyxy, xyxy_to_xywh
 
 CATEGORY_IDS_KEY = "coco_category_ids"
 _SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val"}

@@ -4,7 +4,7 @@ Pixel convention: VOC coordinates are 1-based inclusive pixel indices. A box cov
 ``xmin..xmax`` spans the continuous interval ``[xmin - 1, xmax]`` in our 0-based frame, so we read
 ``x0 = xmin - 1, x1 = xmax`` (same for y) and write the inverse. Round trips are exact.
 
-Reading is tolerant: a defect in one file becomes an :class:`~edgevision.data.issues.Issue` and the
+Reading is tolerant: a defect in one file becomes an :class:`~edgevision.core.issues.Issue` and the
 reader goes on; only a root that is not a VOC dataset raises :class:`DataError`. Boxes are kept as
 written (the data doctor fixes swapped or outside boxes). Discovered class names are sorted
 alphabetically (case-insensitive, then exact), so the class ids do not depend on which file a class
@@ -23,7 +23,11 @@ from xml.etree.ElementTree import Element
 
 import numpy as np
 
-from edgevision.data import issues as kinds
+from edgevision.core import issues as kinds
+from edgevision.core.errors import ConfigError, DataError
+from edgevision.core.image import IMAGE_SUFFIXES, read_image_size
+from edgevision.core.issues import Issue
+from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.formats.voc_write import record_to_xml, write_voc
 from edgevision.data.formats.voc_xml import (
     _FILE_HINT,
@@ -36,10 +40,6 @@ from edgevision.data.formats.voc_xml import (
     _read_bytes,
     parse_voc_xml,
 )
-from edgevision.data.imageio import IMAGE_SUFFIXES, read_image_size
-from edgevision.data.issues import Issue
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import ConfigError, DataError
 
 __all__ = [
     "VocImageIndex",

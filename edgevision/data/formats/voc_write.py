@@ -15,9 +15,9 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import DataError
-from edgevision.fileio import atomic_write_text
+from edgevision.core.errors import DataError
+from edgevision.core.fileio import atomic_write_text
+from edgevision.core.records import ImageRecord, RecordSet
 
 
 def _coordinate_text(value: float, offset: float) -> str:

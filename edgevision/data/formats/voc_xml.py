@@ -21,7 +21,7 @@ import defusedxml.ElementTree as SafeElementTree
 import numpy as np
 from defusedxml import DefusedXmlException, EntitiesForbidden
 
-from edgevision.errors import DataError
+from edgevision.core.errors import DataError
 
 # A VOC annotation is a few kB; anything this large is not one, and reading it whole would be a DoS.
 _MAX_XML_BYTES = 64 * 1024 * 1024

@@ -23,14 +23,19 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edgevision.data import issues as kinds
-from edgevision.data.formats import copy_images_to, image_names, relative_inside, remap_classes
-from edgevision.data.imageio import IMAGE_SUFFIXES, read_image_size
-from edgevision.data.issues import Issue
-from edgevision.data.records import ImageRecord, RecordSet
-from edgevision.errors import DataError
-from edgevision.fileio import atomic_write_text
-from edgevision.ops import cxcywh_to_xyxy, xyxy_to_cxcywh
+from edgevision.core import issues as kinds
+from edgevision.core.errors import DataError
+from edgevision.core.fileio import atomic_write_text
+from edgevision.core.image import IMAGE_SUFFIXES, read_image_size
+from edgevision.core.issues import Issue
+from edgevision.core.records import ImageRecord, RecordSet
+from edgevision.data.formats.common import (
+    copy_images_to,
+    image_names,
+    relative_inside,
+    remap_classes,
+)
+from edgevision.ops.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 
 SPLITS = ("train", "val", "test")
 _YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml")

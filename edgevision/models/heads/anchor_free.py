@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from edgevision.models.blocks import ActFactory, ConvBNAct, DepthwiseSeparable
+from edgevision.models.codecs.anchor_free import AnchorFreeCodec
 
 # Class prior 0.01: at the start every point predicts "background" with 99 % confidence, so the
 # thousands of negatives do not swamp the loss in the first iterations (RetinaNet's focal-loss init).
@@ -101,6 +102,11 @@ class AnchorFreeHead(nn.Module):
         self.levels = nn.ModuleList(
             HeadLevel(c, num_classes, width, num_convs, depthwise, act) for c in in_channels
         )
+
+    @staticmethod
+    def codec(strides: Sequence[int]) -> AnchorFreeCodec:
+        """The codec that decodes this head's output (and names its family in checkpoints)."""
+        return AnchorFreeCodec(strides)
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         """Level maps (B, C_i, h_i, w_i) -> (B, A, 4 + num_classes), A = sum of h_i * w_i."""

@@ -1,0 +1,197 @@
+"""Training a detector: the task the trainer runs, and the builder that makes it from a config."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgevision.config import TrainConfig
+from edgevision.core import issues as kinds
+from edgevision.core.issues import Issue, summarize_issues
+from edgevision.core.records import RecordSet
+from edgevision.data.datasets.detect import AugmentConfig, DetectionDataset
+from edgevision.data.datasets.loader import build_dataloader, set_loader_epoch
+from edgevision.data.formats import list_splits, load_dataset
+from edgevision.engine import dist
+from edgevision.engine.checkpoint import load_pretrained
+from edgevision.engine.optim import freeze
+from edgevision.eval.coco import coco_evaluate
+from edgevision.losses.detection import DetectionLoss
+from edgevision.models.zoo import build_model, default_imgsz
+from edgevision.tasks.detect.inference import ground_truth_for, run_inference
+from edgevision.tasks.detect.skips import SkipReportingLoader, format_skips, report_new_skips
+
+
+def augment_config(config: TrainConfig) -> AugmentConfig:
+    """The augmentation fields of a train config (same names in both dataclasses)."""
+    names = {f.name for f in fields(AugmentConfig)}
+    return AugmentConfig(**{k: v for k, v in config.to_dict().items() if k in names})
+
+
+class DetectionTask:
+    """Detection for the trainer: letterboxed images and ``targets`` rows in, the head codec's
+    decode + SimOTA + QFL/GIoU losses, COCO mAP out (``fitness`` = mAP50-95)."""
+
+    name = "detect"
+    head_prefixes: tuple[str, ...] = ()
+    head_lr_mult = 1.0
+
+    def __init__(
+        self,
+        model: nn.Module,
+        model_name: str,
+        train_set: RecordSet,
+        val_set: RecordSet | None,
+        config: TrainConfig,
+        imgsz: int,
+        device: torch.device,
+        distributed: bool = False,
+    ):
+        self.model, self.model_name, self.config = model, model_name, config
+        self.imgsz, self.device = imgsz, device
+        self.class_names = list(train_set.class_names)
+        self.loss_fn = DetectionLoss(model.num_classes, model.codec)
+        self.train_dataset = DetectionDataset(
+            train_set,
+            imgsz=imgsz,
+            augment=True,
+            hyp=augment_config(config),
+            cache=config.cache,
+            seed=config.seed,
+        )
+        loader = build_dataloader(
+            self.train_dataset,
+            config.batch,
+            config.workers,
+            shuffle=True,
+            seed=config.seed,
+            distributed=distributed,
+        )
+        self.train_loader = SkipReportingLoader(loader, self.train_dataset)
+        self.val_set = val_set
+        self.val_dataset = self.val_loader = None
+        if val_set is not None and len(val_set):
+            self.val_dataset = DetectionDataset(
+                val_set, imgsz=imgsz, augment=False, cache="none", seed=config.seed
+            )
+            workers = min(config.workers, 1)
+            self.val_loader = build_dataloader(
+                self.val_dataset, config.batch, workers, shuffle=False, seed=config.seed
+            )
+
+    def on_epoch_start(self, epoch: int, epochs_left: float) -> None:
+        """Reseed the epoch's augmentation; mosaic off for the last ``close_mosaic`` epochs."""
+        set_loader_epoch(self.train_dataset, self.train_loader, epoch)
+        if epochs_left <= self.config.close_mosaic:
+            self.train_dataset.close_mosaic()
+
+    def loss(self, model: nn.Module, batch: dict) -> dict:
+        images = batch["images"].to(
+            self.device, non_blocking=True, memory_format=torch.channels_last
+        )
+        raw = model(images)
+        return self.loss_fn(raw.float(), batch["targets"].to(self.device), tuple(images.shape[-2:]))
+
+    def evaluate(self, model: nn.Module) -> dict:
+        """COCO mAP50-95 / mAP50 on the val split; ``fitness`` = mAP50-95."""
+        if self.val_loader is None:
+            return {}
+        c = self.config
+        indices, detections = run_inference(
+            model, self.val_loader, self.device, c.conf, c.iou, c.max_det
+        )
+        report_new_skips(self.val_dataset, "val")
+        coco = coco_evaluate(ground_truth_for(self.val_dataset, self.val_set, indices), detections)
+        return {"mAP50-95": coco["mAP50-95"], "mAP50": coco["mAP50"], "fitness": coco["mAP50-95"]}
+
+    def checkpoint_meta(self) -> dict:
+        return {
+            "model_name": self.model_name,
+            "num_classes": len(self.class_names),
+            "class_names": self.class_names,
+            "imgsz": self.imgsz,
+            "task": self.name,
+            **self.model.codec.metadata(),  # head family and strides
+        }
+
+    def model_for_graph(self) -> nn.Module:
+        return self.model
+
+    def on_train_end(self, run_dir: Path) -> None:
+        """Nothing beyond the per-epoch metrics: ``edgevision val`` writes the full report."""
+
+
+def build_task(config: TrainConfig, device: torch.device, distributed: bool) -> DetectionTask:
+    """Data splits, the zoo model, ``--weights`` (shape-matched) and ``--freeze`` for detection."""
+    train_set, train_issues = load_dataset(config.data, split="train")
+    _print(summarize_issues(train_issues, "train split"))  # the summary counts reader drops too
+    val_set = None
+    if "val" in list_splits(config.data):
+        val_set, val_issues = load_dataset(config.data, "val", train_set.class_names)
+        _print(summarize_issues(val_issues, "val split"))
+    else:
+        _print(
+            [
+                f"no val split in {config.data}: training without validation (run `edgevision data split`)"
+            ]
+        )
+    model = build_model(config.model, num_classes=len(train_set.class_names))
+    if config.weights and not config.resume:
+        loaded = load_pretrained(model, config.weights)
+        _print([f"weights {config.weights}: {loaded.summary()}"])
+    freeze(config.freeze, [model.backbone], list(model.children()))
+    imgsz = config.imgsz or default_imgsz(config.model)
+    task = DetectionTask(
+        model, config.model, train_set, val_set, config, imgsz, device, distributed
+    )
+    _print(data_summary(task, train_set, train_issues))
+    return task
+
+
+def _print(lines: list[str]) -> None:
+    if lines and dist.is_main():
+        print("\n".join(lines))
+
+
+def data_summary(task: DetectionTask, train_set: RecordSet, train_issues: list[Issue]) -> list[str]:
+    """One summary up front, never per batch: images and objects used out of annotated, and each
+    skipped image named once (the first few, then a count). Images found undecodable later are
+    named at the end of the epoch that found them (``skips.report_new_skips``)."""
+    train, val = task.train_dataset, task.val_dataset
+    usage, report = train.usage(), train.sanitize_report
+    # Objects the reader left out (unknown class, malformed box) were annotated too.
+    by_reader = sum(
+        i.object_index is not None and i.kind in (kinds.UNKNOWN_CLASS, kinds.CORRUPT_ANNOTATION)
+        for i in train_issues
+    )
+    in_skipped = (
+        usage["objects_annotated"] - report["zero_area"] - report["crowd"] - usage["objects_used"]
+    )
+    unused = {
+        "in skipped images": in_skipped,
+        "zero area": report["zero_area"],
+        "crowd": report["crowd"],
+        "unknown class or malformed": by_reader,
+    }
+    why = ", ".join(f"{count} {reason}" for reason, count in unused.items() if count)
+    skipped = f" ({usage['images_skipped']} skipped)" if usage["images_skipped"] else ""
+    val_usage = val.usage() if val is not None else {"images_used": 0, "images_skipped": 0}
+    val_skipped = f" ({val_usage['images_skipped']} skipped)" if val_usage["images_skipped"] else ""
+    lines = [
+        f"train: {usage['images_used']} images used{skipped}, {usage['objects_used']}/"
+        f"{usage['objects_annotated'] + by_reader} objects used"
+        f"{f' (not used: {why})' if why else ''}; "
+        f"val: {val_usage['images_used']} images{val_skipped}; classes: {train_set.class_names}"
+    ]
+    lines += format_skips("train", train.take_unreported_skips())
+    lines += format_skips("val", val.take_unreported_skips()) if val is not None else []
+    for label, dataset in (("train", train), ("val", val)):
+        if dataset is not None and dataset.exif_rotated:
+            lines.append(
+                f"{label}: EXIF orientation ignored for {len(dataset.exif_rotated)} image(s): "
+                "pixels used as stored, like their annotations (`edgevision data check` lists them)"
+            )
+    return lines
