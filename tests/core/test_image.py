@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from edgevision.core.image import (
+    center_crop,
     center_crop_view,
     letterbox,
     letterbox_params,
@@ -86,3 +87,18 @@ def test_center_crop_view_is_the_classifiers_val_transform():
     image[:, 140:160] = 255
     view = center_crop_view(image, 64)  # shorter side 73 (64 * 256/224), then the middle 64
     assert view.shape == (64, 64, 3) and view[:, 32].min() == 255 and view[:, 0].max() == 0
+
+
+def test_center_crop_and_center_crop_view_sizes():
+    image = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8, 1).repeat(3, axis=2)
+    crop = center_crop(image, 4)
+    assert crop[..., 0].tolist() == [
+        [10, 11, 12, 13],
+        [18, 19, 20, 21],
+        [26, 27, 28, 29],
+        [34, 35, 36, 37],
+    ]
+    wide = np.zeros((100, 300, 3), np.uint8)
+    wide[:, 140:160] = 255  # a bright bar in the middle survives the centre crop
+    out = center_crop_view(wide, 56)  # shorter side to 64 (56 * 256 / 224), then crop 56
+    assert out.shape == (56, 56, 3) and out[:, 28].min() == 255 and out[:, 0].max() == 0

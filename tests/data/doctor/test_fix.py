@@ -16,7 +16,7 @@ from edgevision.data.doctor.check import check_dataset
 from edgevision.data.doctor.fix import fix_dataset
 from edgevision.data.formats.voc import parse_voc_xml
 from edgevision.data.synth.detect import CLASS_NAMES
-from tests.data.test_check import (
+from tests.data.doctor.test_check import (
     DEFECTS,
     count_objects,
     hash_tree,

@@ -1,8 +1,9 @@
 """Bad data never stops training: every defect the data doctor knows, in one training set.
 
-The set is the doctor's dirty VOC copy (``tests/data/test_check.py``: one defect per image) over
-24 training images, plus grey, RGBA and 16-bit PNGs and a CMYK JPEG. Training must finish, name
-each unusable image exactly once, and count the objects it used the way the XML files say.
+The set is the doctor's dirty VOC copy (``tests/data/doctor/test_check.py``: one defect per
+image) over 24 training images, plus grey, RGBA and 16-bit PNGs and a CMYK JPEG. Training must
+finish, name each unusable image exactly once, and count the objects it used the way the XML files
+say.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from edgevision.core.image import read_image
 from edgevision.data.datasets.detect import DetectionDataset
 from edgevision.data.formats import load_dataset
 from edgevision.data.synth.detect import CLASS_NAMES, synthesize_detection
-from tests.data.test_check import make_dirty_voc, stem
+from tests.data.doctor.test_check import make_dirty_voc, stem
 
 TRUNCATED, EMPTY_FILE, EXIF_TURNED = 12, 13, 15  # images of make_dirty_voc (see DEFECTS)
 UNUSABLE_ANNOTATIONS = (8, 9, 10)  # corrupt XML, empty XML, image missing: reader issues

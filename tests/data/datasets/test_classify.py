@@ -1,0 +1,62 @@
+"""Classification dataset: crop window, normalisation, seeded augmentation, RAM cache, loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edgevision.data.datasets.classify import (
+    ClassificationDataset,
+    ClassifyAugment,
+    build_classification_loader,
+    crop_window,
+    normalize_images,
+)
+from edgevision.data.formats.imagefolder import load_classification
+from tests.data.classify_cases import folder_set
+
+
+def test_crop_window_areas_aspects_and_fallback():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        top, left, h, w = crop_window(90, 120, rng, (0.3, 1.0), (3 / 4, 4 / 3))
+        assert 0 <= top <= 90 - h and 0 <= left <= 120 - w
+        assert 0.3 * 90 * 120 * 0.9 <= h * w <= 90 * 120
+    # A 10:1 strip never fits a 3:4..4:3 crop of >= 90% area: central crop, aspect clamped to 4:3.
+    assert crop_window(10, 100, rng, (0.9, 1.0), (3 / 4, 4 / 3)) == (0, 43, 10, 13)
+
+
+def test_normalize_images_uses_imagenet_statistics():
+    images = torch.tensor([0, 255], dtype=torch.uint8).view(2, 1, 1, 1).expand(2, 3, 1, 1)
+    out = normalize_images(images)
+    expected_zero = [-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225]
+    expected_one = [0.515 / 0.229, 0.544 / 0.224, 0.594 / 0.225]
+    torch.testing.assert_close(out[:, :, 0, 0], torch.tensor([expected_zero, expected_one]))
+
+
+def test_dataset_augmentation_is_seeded_and_unreadable_images_are_skipped(tmp_path):
+    folder_set(tmp_path / "train", {"a": 3, "b": 3})
+    folder_set(tmp_path / "val", {"a": 1, "b": 1})  # no hold-out carved from train
+    (tmp_path / "train" / "a" / "a_001.png").write_bytes(b"not an image")
+    data, _ = load_classification(tmp_path, "train")
+    dataset = ClassificationDataset(data, imgsz=32, augment=True, hyp=ClassifyAugment(), seed=0)
+    first = dataset[2]["image"]
+    assert first.shape == (3, 32, 32) and first.dtype == torch.uint8
+    assert torch.equal(dataset[2]["image"], first)
+    dataset.set_epoch(1)
+    assert not torch.equal(dataset[2]["image"], first)
+    item = dataset[1]  # unreadable: the next sample is served
+    assert item["path"].endswith("a_002.png") and item["label"] == 0 and dataset.num_unreadable == 1
+    loader = build_classification_loader(dataset, batch_size=4, workers=0, shuffle=False)
+    batch = next(iter(loader))
+    assert batch["images"].shape == (4, 3, 32, 32) and batch["labels"].tolist() == [0, 0, 0, 1]
+
+
+def test_ram_cache_serves_the_same_val_samples(tmp_path):
+    folder_set(tmp_path / "val", {"a": 2, "b": 1})
+    folder_set(tmp_path / "train", {"a": 1, "b": 1})
+    data, _ = load_classification(tmp_path, "val")
+    plain = ClassificationDataset(data, imgsz=24, augment=False)
+    cached = ClassificationDataset(data, imgsz=24, augment=False, cache="ram")
+    for i in range(len(data)):
+        assert torch.equal(plain[i]["image"], cached[i]["image"])
