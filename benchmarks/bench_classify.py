@@ -32,9 +32,9 @@ from edgevision.config import TrainConfig
 from edgevision.data.datasets.classify import normalize_images
 from edgevision.data.synth.classify import synthesize_classification
 from edgevision.engine.callbacks import Callback
-from edgevision.engine.task_classify import build_classification_task
 from edgevision.engine.trainer import Trainer
-from edgevision.models.classifier_zoo import CLASSIFIER_ZOO, build_classifier
+from edgevision.models.zoo import build_model, model_names
+from edgevision.tasks.classify.train import build_task
 
 TARGET_TOP1 = 0.95
 
@@ -42,9 +42,7 @@ TARGET_TOP1 = 0.95
 def training_throughput(name: str, imgsz: int, batch: int, steps: int, warmup: int) -> float:
     """Median images/s of full training steps of zoo classifier ``name`` (5 classes)."""
     torch.manual_seed(0)
-    model = (
-        build_classifier(name, 5).train().to(memory_format=torch.channels_last)
-    )  # as the Trainer
+    model = build_model(name, 5).train().to(memory_format=torch.channels_last)  # as the Trainer
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     images = torch.randint(0, 256, (batch, 3, imgsz, imgsz), dtype=torch.uint8)
     images = images.contiguous(memory_format=torch.channels_last)
@@ -104,7 +102,7 @@ def accuracy_curve(
     )
     (out / "curve" / "weights").mkdir(parents=True, exist_ok=True)
     recorder = CurveRecorder()
-    task = build_classification_task(config, torch.device("cpu"))
+    task = build_task(config, torch.device("cpu"))
     summary = Trainer(task, config, out / "curve", torch.device("cpu"), [recorder]).fit()
     reached = next((row for row in recorder.rows if row[2] >= TARGET_TOP1), None)
     return {"summary": summary, "rows": recorder.rows, "reached": reached}
@@ -115,7 +113,7 @@ def _print_throughput(args) -> None:
         f"training throughput, imgsz {args.imgsz}, batch {args.batch}, {torch.get_num_threads()} threads"
     )
     print("| model | images/s |\n| --- | --- |")
-    for name in CLASSIFIER_ZOO:
+    for name in model_names("classify"):
         rate = training_throughput(name, args.imgsz, args.batch, args.steps, args.warmup)
         print(f"| {name} | {rate:.1f} |", flush=True)
 

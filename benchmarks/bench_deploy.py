@@ -21,8 +21,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from edgevision.bench import bench, cpu_name, peak_flops, time_session
+from edgevision.bench import bench, cpu_name, peak_flops
 from edgevision.runtime.session import open_session
+from edgevision.runtime.timing import time_session
 
 ULTRALYTICS_EXPORT = """
 import json, sys

@@ -1,4 +1,4 @@
-"""Speed table for every zoo model: params, FLOPs, CPU latency (PyTorch and ONNX Runtime), training
+"""Speed table for every zoo detector: params, FLOPs, CPU latency (PyTorch, ONNX Runtime), training
 throughput.
 
 Run:  .venv/bin/python benchmarks/bench_models.py [--models nano-s yolo-n] [--imgsz 320]
@@ -33,7 +33,8 @@ from pathlib import Path
 
 import torch
 
-from edgevision.models import MODEL_ZOO, build_model, count_flops, count_parameters, fuse_conv_bn
+from edgevision.models.blocks import fuse_conv_bn
+from edgevision.models.zoo import build_model, count_flops, count_parameters, model_names
 
 
 def _time_ms(
@@ -134,7 +135,7 @@ def _format_row(name: str, row: dict, clock: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(MODEL_ZOO))
+    parser.add_argument("--models", nargs="+", default=model_names("detect"))
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-batch", type=int, default=32)

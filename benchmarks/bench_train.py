@@ -30,7 +30,7 @@ from edgevision import api
 from edgevision.data.datasets.detect import AugmentConfig, DetectionDataset
 from edgevision.data.formats.voc import read_voc
 from edgevision.data.synth.detect import synthesize_detection
-from edgevision.models.zoo import MODEL_ZOO
+from edgevision.models.zoo import model_names
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_loader import loader_images_per_second  # noqa: E402
@@ -52,7 +52,7 @@ def throughput(args, data: Path, folder: Path) -> None:
     train_set, _ = read_voc(data, split="train")
     print("| model | train img/s (end to end) | loader img/s (alone) | load |")
     print("| --- | ---: | ---: | ---: |")
-    for name in args.models or list(MODEL_ZOO):
+    for name in args.models or model_names("detect"):
         summary = api.train(
             data=str(data),
             model=name,
@@ -122,7 +122,7 @@ def main() -> None:
         "--throughput", action="store_true", help="end-to-end training + loader img/s"
     )
     parser.add_argument(
-        "--models", nargs="*", help="models for --throughput (default: the whole zoo)"
+        "--models", nargs="*", help="models for --throughput (default: every zoo detector)"
     )
     parser.add_argument(
         "--curve", nargs="*", default=[], help="models to draw a learning curve for"
