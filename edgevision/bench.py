@@ -66,7 +66,10 @@ def _write_cache(name: str, key: str, value: dict) -> None:
 
 
 def _torch_installed() -> bool:
-    return importlib.util.find_spec("torch") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:  # a finder that refuses torch outright (a blocked or broken install)
+        return False
 
 
 def _onnx_matmul(size: int, threads: int):
@@ -194,8 +197,10 @@ def _bench_onnx(
     size = session.imgsz
     result = _header(session.info.model_name or path.stem, session.info.task, size[0], threads)
     result.update(onnx_graph_counts(path, size))
-    fp32 = open_session(path, threads=threads)
-    result["latency"]["onnx_fp32"] = time_session(fp32, size, runs, warmup)
+    engine = f"onnx_{session.info.precision}"  # an INT8 file is timed as what it is
+    result["latency"][engine] = time_session(
+        open_session(path, threads=threads), size, runs, warmup
+    )
     if int8 and session.info.precision == "fp32":
         with tempfile.TemporaryDirectory() as scratch:
             quantized = _quantized(path, Path(scratch) / "int8.onnx", data, size[0])
@@ -296,36 +301,44 @@ def _quantized(fp32: Path, out: Path, data: str | None, imgsz: int) -> Path:
 
 
 def onnx_graph_counts(path: Path, imgsz: tuple[int, int]) -> dict:
-    """``params`` (initializer elements) and ``flops`` (2 x MACs of Conv, MatMul and Gemm, from
-    shape inference at batch 1 and ``imgsz``) of an ONNX file, without PyTorch."""
+    """``params`` (initializer elements) and ``flops`` (2 x MACs of Conv, MatMul and Gemm) of an
+    ONNX file at batch 1 and ``imgsz``, without PyTorch.
+
+    The output shapes come from one ONNX Runtime run with every counted node's output exposed:
+    static shape inference stops at data-dependent ops (the neck's ``Resize``), a run does not.
+    """
     import onnx
-    from onnx import numpy_helper, shape_inference
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
 
     proto = onnx.load(str(path))
     graph = proto.graph
-    dims = graph.input[0].type.tensor_type.shape.dim
-    for dim, size in zip(dims, (1, 3, *imgsz), strict=True):
-        dim.Clear()
-        dim.dim_value = size
-    inferred = shape_inference.infer_shapes(proto).graph
-    shapes = {
-        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-        for v in list(inferred.value_info) + list(inferred.output) + list(inferred.input)
-    }
     weights = {init.name: numpy_helper.to_array(init).shape for init in graph.initializer}
-    params = sum(int(np.prod(shape)) for shape in weights.values())
+    counted = [node for node in graph.node if node.op_type in ("Conv", "MatMul", "Gemm")]
+    exposed = {output.name for output in graph.output}
+    for node in counted:
+        for name in (node.output[0], node.input[1]):
+            if name not in exposed and name not in weights:
+                graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+                exposed.add(name)
+    session = onnxruntime.InferenceSession(
+        proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    names = [output.name for output in session.get_outputs()]
+    values = session.run(names, {"images": np.zeros((1, 3, *imgsz), np.float32)})
+    shapes = {**{name: value.shape for name, value in zip(names, values, strict=True)}, **weights}
     flops = 0
-    for node in graph.node:
-        out = shapes.get(node.output[0])
-        if not out or node.op_type not in ("Conv", "MatMul", "Gemm"):
-            continue
-        weight = weights.get(node.input[1]) or shapes.get(node.input[1])
+    for node in counted:
+        out, weight = shapes[node.output[0]], shapes[node.input[1]]
         if node.op_type == "Conv":  # weight (C_out, C_in / groups, kh, kw): MACs per output
-            flops += 2 * int(np.prod(out)) * int(np.prod(weight[1:]))
+            macs_per_output = int(np.prod(weight[1:]))
+        elif node.op_type == "Gemm":  # weight (K, N), or (N, K) with transB (nn.Linear)
+            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+            macs_per_output = int(weight[1] if trans_b else weight[0])
         else:  # (..., K) @ (K, N): K MACs per output element
-            flops += (
-                2 * int(np.prod(out)) * int(weight[0] if node.op_type == "Gemm" else weight[-2])
-            )
+            macs_per_output = int(weight[-2])
+        flops += 2 * int(np.prod(out)) * macs_per_output
+    params = sum(int(np.prod(shape)) for shape in weights.values())
     return {"params": params, "flops": flops}
 
 

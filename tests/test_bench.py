@@ -75,3 +75,32 @@ def test_bench_bad_input():
         bench("nano-s", imgsz=100)
     with pytest.raises(UnknownModelError, match="nano-s"):
         bench("nano-x")
+
+
+def test_onnx_graph_counts_equal_the_pytorch_counts(tmp_path):
+    from edgevision.bench import onnx_graph_counts
+    from edgevision.models.blocks import fuse_conv_bn
+    from edgevision.tasks import TASKS
+
+    for name, size in (("nano-s", 96), ("cls-shufflenetv2-x0.5", 64)):
+        model = fuse_conv_bn(build_model(name, 5).eval())
+        meta = {"model_name": name, "class_names": list("abcde"), "num_classes": 5}
+        task = "detect" if name == "nano-s" else "classify"
+        path = TASKS[task].write_onnx(model, meta, tmp_path / f"{name}.onnx", size)
+        counts = onnx_graph_counts(path, (size, size))
+        assert counts["flops"] == count_flops(model, size)
+        # The graph holds what forward uses (+ a few constants); a module it never calls is not there.
+        assert counts["params"] == pytest.approx(count_parameters(model), rel=0.02)
+
+
+def test_bench_of_an_onnx_file(cache, monkeypatch, tmp_path):
+    from edgevision.tasks import TASKS
+
+    monkeypatch.setattr(bench_module, "measure_peak_flops", lambda threads: {"onnxruntime": 1e11})
+    model = build_model("nano-s", 3).eval()
+    meta = {"model_name": "nano-s", "class_names": ["a", "b", "c"], "num_classes": 3}
+    path = TASKS["detect"].write_onnx(model, meta, tmp_path / "m.onnx", 64)
+    result = bench(weights=str(path), threads=1, runs=3, warmup=1)
+    assert set(result["latency"]) == {"onnx_fp32", "onnx_int8"} and result["task"] == "detect"
+    assert result["imgsz"] == 64 and result["flops"] == count_flops(model, 64)
+    assert "onnx_int8" in result["text"]

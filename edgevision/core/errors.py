@@ -41,3 +41,7 @@ class UnknownModelError(ConfigError):
 
 class CheckpointError(EdgevisionError, ValueError):
     """A checkpoint file is missing, of an unknown format, or unsafe to load."""
+
+
+class ParityError(EdgevisionError):
+    """An exported or fused model disagrees with the PyTorch model beyond the tolerances."""

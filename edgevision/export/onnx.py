@@ -1,10 +1,9 @@
-"""ONNX files for every task: trace a module, write it with its metadata, simplify it, read it back.
+"""ONNX files for every task: write a graph with its metadata, simplify it, read it back.
 
-Task folders decide *what* to trace (``tasks/<task>/export.py``); this module decides *how* a file
-is made, the same for all of them:
+Task folders decide *what* to trace (``tasks/<task>/export.py``, with ``export.trace``); this
+module decides *how* a file is made, the same for all of them, without PyTorch (INT8 of an
+``.onnx`` works on a machine that has none):
 
-- tracing with the TorchScript exporter, opset >= 17 (the torch.export-based exporter needs
-  onnxscript, which is not a dependency);
 - the metadata the runtime reads (:mod:`edgevision.runtime.metadata`), written once, after any
   graph rewrite, so a key never appears twice;
 - ``onnx.checker.check_model(full_check=True)`` (schema, shape inference, metadata) before a file
@@ -14,20 +13,15 @@ is made, the same for all of them:
 
 from __future__ import annotations
 
-import io
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import onnx
-import torch
-from torch import nn
 
-from edgevision.core.errors import ConfigError
+from edgevision.core.errors import ConfigError, ParityError
 from edgevision.core.fileio import atomic_write_bytes
 from edgevision.core.version import __version__
-from edgevision.export.parity import ParityError
 from edgevision.runtime.metadata import ModelInfo, parse_metadata, to_metadata
 
 MIN_OPSET = 17
@@ -37,41 +31,6 @@ Checked = TypeVar("Checked")
 def check_opset(opset: int) -> None:
     if opset < MIN_OPSET:
         raise ConfigError(f"--opset {opset}: use {MIN_OPSET} or newer")
-
-
-def trace(
-    module: nn.Module,
-    example: torch.Tensor,
-    outputs: list[str],
-    axes: dict | None = None,
-    opset: int = MIN_OPSET,
-) -> onnx.ModelProto:
-    """Trace ``module`` (eval mode) on ``example`` into an in-memory ONNX model with input
-    ``images`` and the given output names and dynamic axes.
-
-    The exporter's deprecation and tracer notes are expected here and would only confuse a user,
-    so they are filtered for this call only.
-    """
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx.*")
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export.*")
-        warnings.filterwarnings("ignore", message=r".*The feature will be removed.*")
-        # NmsDetector indexes with NMS output rows, which are never negative.
-        warnings.filterwarnings("ignore", message=r".*advanced indexing.*negative values.*")
-        torch.onnx.export(
-            module.eval(),
-            (example,),
-            buffer,
-            input_names=["images"],
-            output_names=outputs,
-            opset_version=opset,
-            dynamic_axes=axes,
-            do_constant_folding=True,
-            dynamo=False,
-        )
-    return onnx.load_from_string(buffer.getvalue())
 
 
 def write_model(

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgevision.core.errors import EdgevisionError
+from edgevision.core.errors import ParityError
 from edgevision.core.results import Detections
 from edgevision.ops.boxes import box_iou_numpy
 
@@ -29,10 +29,6 @@ RAW_TOLERANCE = 1e-3
 BOX_TOLERANCE_PX = 1.0
 SCORE_TOLERANCE = 1e-3
 IOU_BOUNDARY = 5e-3
-
-
-class ParityError(EdgevisionError):
-    """An exported or fused model disagrees with the PyTorch model beyond the tolerances."""
 
 
 def max_abs_diff(reference, candidate) -> float:

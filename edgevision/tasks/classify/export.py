@@ -17,14 +17,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgevision.core.errors import ConfigError
+from edgevision.core.errors import ConfigError, ParityError
 from edgevision.core.image import RESIZE_RATIO, read_image
 from edgevision.core.version import __version__
 from edgevision.data.datasets.classify import IMAGENET_MEAN, IMAGENET_STD
 from edgevision.data.formats.imagefolder import load_classification
 from edgevision.data.synth.classify import render_classification_image
-from edgevision.export.onnx import check_opset, simplify, trace, write_model
-from edgevision.export.parity import ParityError, check_fusion, max_abs_diff
+from edgevision.export.onnx import check_opset, simplify, write_model
+from edgevision.export.parity import check_fusion, max_abs_diff
+from edgevision.export.trace import trace
 from edgevision.models.blocks import fuse_conv_bn
 from edgevision.runtime.metadata import ModelInfo, center_crop_preprocess
 from edgevision.runtime.session import OnnxClassifier, open_session

@@ -28,7 +28,7 @@ from edgevision.core.version import __version__
 from edgevision.data.formats import list_splits, load_dataset
 from edgevision.eval.detection import detection_metrics
 from edgevision.export.nms import NmsDetector
-from edgevision.export.onnx import check_opset, simplify, trace, write_model
+from edgevision.export.onnx import check_opset, simplify, write_model
 from edgevision.export.parity import check_fusion, format_report
 from edgevision.export.quantize import (
     ImageCalibrationReader,
@@ -37,6 +37,7 @@ from edgevision.export.quantize import (
     int8_path_for,
     quantize_int8,
 )
+from edgevision.export.trace import trace
 from edgevision.models.blocks import fuse_conv_bn
 from edgevision.runtime.metadata import ModelInfo, letterbox_preprocess
 from edgevision.runtime.session import OnnxDetector

@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgevision.core.errors import ParityError
 from edgevision.core.image import letterbox, read_image
 from edgevision.data.formats import list_splits, load_dataset
 from edgevision.data.synth.detect import render_detection_image
 from edgevision.export.nms import NmsDetector
-from edgevision.export.parity import ParityError, check_outputs, compare_detections
+from edgevision.export.parity import check_outputs, compare_detections
 from edgevision.runtime.session import OnnxDetector
 from edgevision.tasks.detect.inference import DetectionPredictor
 

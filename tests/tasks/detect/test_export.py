@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from edgevision import api
-from edgevision.core.errors import CheckpointError, ConfigError
+from edgevision.core.errors import CheckpointError, ConfigError, ParityError
 from edgevision.export.onnx import read_info
-from edgevision.export.parity import ParityError, check_fusion
+from edgevision.export.parity import check_fusion
 from edgevision.runtime import OnnxDetector
 from edgevision.tasks import load_model
 from edgevision.tasks.detect import export as export_module
