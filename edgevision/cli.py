@@ -373,6 +373,9 @@ def _add_inference_flags(p: argparse.ArgumentParser, conf: float, iou: float, pr
     p.add_argument("--exist-ok", dest="exist_ok", action="store_true")
 
 
+TORCH_MODULES = ("torch", "torchvision")  # what the training side needs and a device lacks
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``edgevision`` command. Exit codes: 0 ok, 1 failure/defects, 2 usage."""
     parser = _build_parser()
@@ -395,6 +398,16 @@ def main(argv: list[str] | None = None) -> int:
     except EdgevisionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2 if isinstance(e, ConfigError) else 1
+    except ModuleNotFoundError as e:
+        if e.name not in TORCH_MODULES:
+            raise
+        print(
+            f"error: `edgevision {args.command}` needs PyTorch here ({e.msg}); install it first, the CPU "
+            "build with: pip install torch --index-url https://download.pytorch.org/whl/cpu "
+            "(the data commands and predict / val / bench of an .onnx run without it)",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
