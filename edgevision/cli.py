@@ -303,7 +303,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(handler=_cmd_val)
 
-    p = commands.add_parser("predict", help="detect objects in images, folders, globs or videos")
+    p = commands.add_parser(
+        "predict", help="run .pt or .onnx weights on images, folders, globs, videos"
+    )
     p.add_argument("--weights", required=True)
     p.add_argument("--source", required=True)
     _add_inference_flags(p, conf=0.25, iou=0.45, project="runs/predict")

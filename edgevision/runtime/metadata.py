@@ -19,6 +19,8 @@ output_layout       ``"raw"``, ``"nms"`` or ``"probabilities"`` (see :data:`OUTP
 outputs             JSON list of output names, in graph order
 head                detectors: the head's codec family (``"anchor_free"``), which the runtime
                     decodes ``raw`` with (``runtime/codecs/``)
+codec               detectors: JSON of the codec's parameters (``head``, ``strides``, and what a
+                    family adds, such as anchors), handed to the runtime twin as they are
 strides             detectors: JSON list of level strides, finest first
 letterbox           detectors: JSON letterbox settings (the ``preprocess`` entry, kept for files
                     read by older releases)
@@ -88,6 +90,7 @@ class ModelInfo:
     task: str = "detect"
     strides: tuple[int, ...] = ()
     head: str = ""
+    codec: dict = field(default_factory=dict)
     dynamic: bool = False
     nms: dict | None = None
     precision: str = "fp32"
@@ -121,6 +124,7 @@ def to_metadata(info: ModelInfo, outputs: list[str]) -> dict[str, str]:
     if info.output_layout in BOX_LAYOUTS:
         props["head"] = info.head or DEFAULT_HEAD
         props["strides"] = json.dumps(list(info.strides))
+        props["codec"] = json.dumps(info.codec or codec_of(props["head"], info.strides))
     if info.preprocess.get("kind") == "letterbox":
         props["letterbox"] = json.dumps(info.preprocess)
     if info.nms is not None:
@@ -171,6 +175,11 @@ def _legacy_classifier(props: dict[str, str]) -> dict[str, str]:
     return props
 
 
+def codec_of(head: str, strides) -> dict:
+    """The codec parameters of a file that names only a family and strides (the first release)."""
+    return {"head": head, "strides": [int(s) for s in strides]}
+
+
 def _info_from(props: dict[str, str]) -> ModelInfo:
     layout = props["output_layout"]
     if layout not in OUTPUT_LAYOUTS:
@@ -180,13 +189,17 @@ def _info_from(props: dict[str, str]) -> ModelInfo:
     preprocess = json.loads(props.get("preprocess") or props.get("letterbox") or "{}")
     if boxes and not preprocess.get("kind"):  # files before the schema named the kind
         preprocess = {"kind": "letterbox", **preprocess}
+    strides = tuple(int(s) for s in json.loads(props["strides"])) if boxes else ()
+    head = props.get("head", DEFAULT_HEAD) if boxes else ""
+    codec = json.loads(props["codec"]) if "codec" in props else codec_of(head, strides)
     return ModelInfo(
         class_names=[str(name) for name in json.loads(props["class_names"])],
         imgsz=(height, width),
         output_layout=layout,
         task=props.get("task", "detect"),
-        strides=tuple(int(s) for s in json.loads(props["strides"])) if boxes else (),
-        head=props.get("head", DEFAULT_HEAD) if boxes else "",
+        strides=strides,
+        head=head,
+        codec=codec if boxes else {},
         dynamic=props.get("dynamic", "false") == "true",
         nms=json.loads(props["nms"]) if "nms" in props else None,
         precision=props.get("precision", "fp32"),

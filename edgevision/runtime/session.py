@@ -227,8 +227,8 @@ class OnnxDetector(OnnxModel):
         """Per image ``boxes`` (K, 4) in input pixels, ``scores``, ``classes``, from graph outputs."""
         if self.info.output_layout == "raw":
             codec = CODECS[self.info.head]
-            return codec.detect(
-                outputs[0], self.info.strides, self.imgsz, self.conf, self.iou, self.max_det
+            return codec.detections(
+                outputs[0], self.info.codec, self.imgsz, self.conf, self.iou, self.max_det
             )
         num_dets, boxes, scores, classes = outputs
         results = []

@@ -36,6 +36,7 @@ def _load_onnx(path: Path) -> LoadedModel:
         "imgsz": info.imgsz[0],
         "head": info.head,
         "strides": list(info.strides),
+        "codec": info.codec,
     }
     return LoadedModel(info.task, path, session, meta)
 

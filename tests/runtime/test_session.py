@@ -118,6 +118,7 @@ def test_metadata_round_trip_and_refusals(tmp_path):
         "nms",
         strides=(8, 16, 32),
         head="anchor_free",
+        codec={"head": "anchor_free", "strides": [8, 16, 32]},
         dynamic=True,
         nms={"conf": 0.3, "iou": 0.5, "max_det": 10},
         preprocess={"kind": "letterbox", "color": 114},
@@ -132,6 +133,37 @@ def test_metadata_round_trip_and_refusals(tmp_path):
         parse_metadata({**props, "edgevision_format": "99"}, "m.onnx")
     with pytest.raises(CheckpointError, match="malformed edgevision metadata"):
         parse_metadata({**props, "imgsz": "[128"}, "m.onnx")
+
+
+def test_first_release_files_still_read():
+    detector = {  # the keys the first release wrote for a detector (no head, codec, preprocess)
+        "edgevision_format": "1", "task": "detect", "class_names": '["a"]', "imgsz": "[64, 64]",
+        "strides": "[8, 16, 32]", "output_layout": "raw", "letterbox": '{"color": 114}',
+    }  # fmt: skip
+    info = parse_metadata(detector, "old.onnx")
+    assert info.head == "anchor_free" and info.codec == {
+        "head": "anchor_free",
+        "strides": [8, 16, 32],
+    }
+    assert info.preprocess == {"kind": "letterbox", "color": 114}
+    classifier = {  # its classifier files had no edgevision_format and a JSON output_layout
+        "task": "classify", "class_names": '["a", "b"]', "imgsz": "[96, 96]",
+        "preprocess": '{"resize_shorter": 110, "center_crop": 96}',
+        "output_layout": '{"probabilities": "(B, C) softmax over class_names"}',
+    }  # fmt: skip
+    info = parse_metadata(classifier, "old_cls.onnx")
+    assert (info.task, info.output_layout, info.strides) == ("classify", "probabilities", ())
+    assert info.preprocess == {"kind": "center_crop", "resize_shorter": 110, "crop": 96}
+
+
+def test_a_file_of_an_unknown_head_family_is_refused(onnx_files, tmp_path):
+    proto = onnx.load(str(onnx_files["raw"]))
+    for prop in proto.metadata_props:
+        if prop.key == "head":
+            prop.value = "from_the_future"
+    onnx.save(proto, str(tmp_path / "future.onnx"))
+    with pytest.raises(CheckpointError, match="head family 'from_the_future' is not known"):
+        OnnxDetector(tmp_path / "future.onnx")
 
 
 def test_unusable_model_files_name_the_file(tmp_path):

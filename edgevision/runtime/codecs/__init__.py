@@ -1,5 +1,7 @@
 """Numpy twins of the head codecs (``models/codecs/``), chosen by the ``head`` key an exported
-file carries. One literal table; a new head family adds its module and one line here."""
+file carries. One literal table; a new head family adds its module and one line here. Each module
+has ``detections(raw, params, input_hw, conf, iou, max_det)``, ``params`` being the ``codec``
+metadata of the file."""
 
 from edgevision.runtime.codecs import anchor_free
 

@@ -116,3 +116,16 @@ def detect(
             )
         )
     return results
+
+
+def detections(
+    raw: np.ndarray,
+    params: dict,
+    input_hw: tuple[int, int],
+    conf: float = 0.25,
+    iou: float = 0.45,
+    max_det: int = 300,
+) -> list[dict[str, np.ndarray]]:
+    """What a runtime session calls for this family: ``params`` is the codec's metadata as the
+    file carries it (``strides`` here; another family adds what it needs, such as anchors)."""
+    return detect(raw, params["strides"], input_hw, conf, iou, max_det)

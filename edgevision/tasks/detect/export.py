@@ -144,6 +144,7 @@ def model_info(
         task="detect",
         strides=tuple(model.strides),
         head=model.codec.family,
+        codec=model.codec.metadata(),
         dynamic=dynamic,
         nms={"conf": conf, "iou": iou, "max_det": max_det} if nms else None,
         model_name=meta.get("model_name", ""),
