@@ -27,6 +27,7 @@ import numpy as np
 from edgevision import tasks
 from edgevision.core.errors import ConfigError
 from edgevision.core.fileio import atomic_write_text
+from edgevision.data.formats.sniff import sample_image_paths
 from edgevision.runtime.session import open_session
 from edgevision.runtime.timing import time_call, time_session
 
@@ -292,9 +293,7 @@ def _quantized(fp32: Path, out: Path, data: str | None, imgsz: int) -> Path:
     from edgevision.export.quantize import ImageCalibrationReader, quantize_int8, random_images
 
     if data:
-        from edgevision.tasks.detect.export import calibration_images
-
-        sources = calibration_images(data, 100)
+        sources = sample_image_paths(data, 100)
     else:
         sources = random_images(16, imgsz)
     return quantize_int8(fp32, out, ImageCalibrationReader(sources, (imgsz, imgsz)))

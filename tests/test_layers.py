@@ -41,7 +41,7 @@ ALLOWED: dict[str, set[str]] = {
         "engine",
         "export",
     },  # fmt: skip
-    "bench": {"core", "config", "models", "runtime", "engine", "export", "tasks"},
+    "bench": {"core", "config", "data", "models", "runtime", "engine", "export", "tasks"},
     "api": {"core", "config", "data", "models", "runtime", "engine", "export", "tasks", "bench"},
     "demo": {"core", "data", "viz", "tasks", "api"},
     "cli": {"core", "config", "api", "demo"},

@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+import numpy as np
+
 from edgevision.core.errors import DataError
 from edgevision.core.issues import Issue
 from edgevision.core.records import RecordSet
@@ -267,3 +269,20 @@ def load_dataset(
         record_set, issues = _load_yolo(root, split, class_names)
     record_set.split = split
     return record_set, issues
+
+
+def sample_image_paths(data: str | Path, count: int, seed: int = 0) -> list[Path]:
+    """``count`` training images of ``data`` (every image when it has no split), a seeded random
+    subset when there are more: what INT8 calibrates on.
+
+    Raises:
+        DataError: the dataset has no images.
+    """
+    split = "train" if "train" in list_splits(data) else "all"
+    paths = [record.image_path for record in load_dataset(data, split=split)[0].records]
+    if not paths:
+        raise DataError(data, f"no {split} images to calibrate INT8 on", "check --data")
+    if len(paths) > count:
+        chosen = np.random.default_rng(seed).choice(len(paths), size=count, replace=False)
+        paths = [paths[i] for i in sorted(chosen)]
+    return paths

@@ -7,6 +7,7 @@ PyTorch-only modules are imported when a command needs them, so this package imp
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from edgevision.core.results import Detections
@@ -27,8 +28,6 @@ def _export(loaded: LoadedModel, options: ExportOptions) -> dict:
 
 
 def _write_onnx(model, meta: dict, path: Path, imgsz: int) -> Path:
-    import copy
-
     from edgevision.models.blocks import fuse_conv_bn  # PyTorch: .pt weights only
     from edgevision.tasks.detect.export import export_model
 

@@ -26,6 +26,7 @@ from edgevision.core.errors import ConfigError
 from edgevision.core.image import GREY
 from edgevision.core.version import __version__
 from edgevision.data.formats import list_splits, load_dataset
+from edgevision.data.formats.sniff import sample_image_paths
 from edgevision.eval.detection import detection_metrics
 from edgevision.export.nms import NmsDetector
 from edgevision.export.onnx import check_opset, simplify, write_model
@@ -209,22 +210,6 @@ def _declare_nms_shapes(proto: onnx.ModelProto, batch: int | str, max_det: int) 
 # -- INT8 ------------------------------------------------------------------------------------
 
 
-def calibration_images(data: str, count: int, seed: int = 0) -> list[Path]:
-    """``count`` training images of ``data`` (a seeded random subset when there are more).
-
-    Raises:
-        ConfigError: the dataset has no images.
-    """
-    split = "train" if "train" in list_splits(data) else "all"
-    paths = [record.image_path for record in load_dataset(data, split=split)[0].records]
-    if not paths:
-        raise ConfigError(f"{data}: no {split} images to calibrate INT8 on")
-    if len(paths) > count:
-        chosen = np.random.default_rng(seed).choice(len(paths), size=count, replace=False)
-        paths = [paths[i] for i in sorted(chosen)]
-    return paths
-
-
 def quantize_export(
     path: Path, options: ExportOptions, checks: dict, images: list[np.ndarray], names: list[str]
 ) -> dict:
@@ -235,7 +220,7 @@ def quantize_export(
         samples), ``latency_ms`` (FP32 / INT8 median), and ``metrics`` (FP32 / INT8 mAP on the
         val split) when the data has one.
     """
-    sources = calibration_images(options.data, options.calibration_images)
+    sources = sample_image_paths(options.data, options.calibration_images)
     imgsz = (checks["imgsz"], checks["imgsz"])
     out = quantize_int8(path, int8_path_for(path), ImageCalibrationReader(sources, imgsz))
     report = {"path": str(out), "calibration_images": len(sources)}
