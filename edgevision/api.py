@@ -11,12 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgevision import tasks
+from edgevision.bench import bench as run_bench
+from edgevision.bench import cached_latency
 from edgevision.config import TrainConfig
 from edgevision.core.errors import ConfigError, DataError
 from edgevision.core.issues import Issue, summarize_issues
 from edgevision.core.records import RecordSet
 from edgevision.core.results import Result
+from edgevision.data.anchors import (
+    anchor_metrics,
+    format_anchors,
+    kmeans_anchors,
+    letterbox_wh,
+    plot_anchors,
+)
+from edgevision.data.convert import convert_dataset
+from edgevision.data.doctor.command import run_check
 from edgevision.data.formats import load_dataset
+from edgevision.data.split import format_splits, split_dataset, write_splits
+from edgevision.data.stats import dataset_stats, format_stats, save_stats
+from edgevision.data.synth import TASKS as SYNTH_TASKS
+from edgevision.data.synth import synthesize
 from edgevision.engine.run_dir import prepare_run_dir
 from edgevision.tasks.base import ExportOptions, PredictOptions, ValOptions
 from edgevision.tasks.predict import predict_source
@@ -184,8 +199,6 @@ def bench(
     pytorch: bool = True,
 ) -> dict:
     """Params, FLOPs, latency (PyTorch, ONNX Runtime FP32/INT8) and the fraction of this CPU's peak."""
-    from edgevision.bench import bench as run_bench
-
     if not model and not weights:
         raise ConfigError("bench needs --model NAME or --weights FILE (.pt or .onnx)")
     return run_bench(
@@ -196,7 +209,6 @@ def bench(
 def list_models(task: str = "") -> list[dict]:
     """Every zoo model (of ``task`` when given) with params, FLOPs at its default size, and the
     latencies ``bench`` last measured on this machine."""
-    from edgevision.bench import cached_latency
     from edgevision.models.zoo import list_models as zoo_rows  # PyTorch: FLOPs are counted
 
     if task:
@@ -228,8 +240,6 @@ def data_check(
     json_path: str = "",
 ) -> tuple[int, str]:
     """The data doctor. Returns (exit code: 0 clean, 1 defects remain; report text)."""
-    from edgevision.data.doctor.command import run_check
-
     return run_check(data, deep, fix, out, in_place, workers, json_path)
 
 
@@ -242,8 +252,6 @@ def data_stats(
     plots: bool = True,
 ) -> tuple[str, Path]:
     """Class counts, objects per image, box size / aspect distributions; text + PNG plots."""
-    from edgevision.data.stats import dataset_stats, format_stats, save_stats
-
     record_set = _load_split(data, split)
     out = prepare_run_dir(project, name, exist_ok)
     save_stats(record_set, out, plots=plots)
@@ -254,8 +262,6 @@ def data_split(
     data: str, val: float = 0.1, test: float = 0.1, seed: int = 0, force: bool = False
 ) -> str:
     """Deterministic, class-stratified train/val/test lists written beside the data."""
-    from edgevision.data.split import format_splits, split_dataset, write_splits
-
     record_set = _load_split(data, "all")
     splits = split_dataset(record_set, val=val, test=test, seed=seed)
     written = write_splits(record_set, splits, force=force)
@@ -264,8 +270,6 @@ def data_split(
 
 def data_convert(data: str, to: str, out: str) -> tuple[Path, list[Issue]]:
     """Every split of ``data`` written in another format; reader issues are returned, not dropped."""
-    from edgevision.data.convert import convert_dataset
-
     issues: list[Issue] = []
     return convert_dataset(data, to, out, issues=issues), issues
 
@@ -283,14 +287,6 @@ def data_anchors(
     exist_ok: bool = False,
 ) -> str:
     """k-means (1 - IoU) anchors on letterbox-scaled box sizes, with mean IoU, BPR and a plot."""
-    from edgevision.data.anchors import (
-        anchor_metrics,
-        format_anchors,
-        kmeans_anchors,
-        letterbox_wh,
-        plot_anchors,
-    )
-
     wh = letterbox_wh(_load_split(data, split), imgsz)
     if len(wh) < k:
         raise DataError(data, f"{len(wh)} boxes cannot make {k} anchors", "lower -k or add data")
@@ -314,13 +310,9 @@ def data_synth(
     force: bool = False,
 ) -> Path:
     """The embedded demo dataset for ``task`` (generated, no download)."""
-    from edgevision.data.synth import synthesize
-
     return synthesize(out, task=task, n_train=n_train, n_val=n_val, seed=seed, force=force)
 
 
 def synth_tasks() -> tuple[str, ...]:
     """The tasks ``data synth`` knows (the CLI's ``--task`` choices)."""
-    from edgevision.data.synth import TASKS
-
-    return TASKS
+    return SYNTH_TASKS

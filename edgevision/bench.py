@@ -28,7 +28,7 @@ from edgevision import tasks
 from edgevision.core.errors import ConfigError
 from edgevision.core.fileio import atomic_write_text
 from edgevision.data.formats.sniff import sample_image_paths
-from edgevision.runtime.session import open_session
+from edgevision.runtime.session import open_model, open_session
 from edgevision.runtime.timing import time_call, time_session
 
 SGEMM_SIZE = 512  # fits in L2: measures arithmetic, not memory bandwidth
@@ -192,8 +192,6 @@ def _bench_onnx(
     path: Path, imgsz: int, threads: int, runs: int, warmup: int, int8: bool, data: str | None
 ) -> dict:
     """An exported file: ONNX Runtime FP32 (and INT8 quantized from it), graph params / FLOPs."""
-    from edgevision.runtime.session import open_model
-
     session = open_model(path, imgsz=imgsz or None)
     size = session.imgsz
     result = _header(session.info.model_name or path.stem, session.info.task, size[0], threads)
@@ -290,6 +288,7 @@ def _model_for(model: str | None, weights: str | None, num_classes: int):
 def _quantized(fp32: Path, out: Path, data: str | None, imgsz: int) -> Path:
     """INT8 of ``fp32``: calibrated on ``data``'s training images, else on random images (timing
     only: the accuracy of a noise-calibrated model means nothing)."""
+    # On use: onnxruntime.quantization takes a while to import, and most runs never quantize.
     from edgevision.export.quantize import ImageCalibrationReader, quantize_int8, random_images
 
     if data:

@@ -11,6 +11,7 @@ from edgevision import api
 from edgevision.config import TrainConfig
 from edgevision.core.errors import ConfigError, EdgevisionError
 from edgevision.core.version import __version__
+from edgevision.demo import run_demo
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
@@ -130,8 +131,6 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from edgevision.demo import run_demo
-
     report = run_demo(
         project=args.project, name=args.name, minutes=args.minutes, workers=args.workers
     )

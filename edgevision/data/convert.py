@@ -22,6 +22,9 @@ from edgevision.core.fileio import atomic_write_text
 from edgevision.core.issues import Issue
 from edgevision.core.records import RecordSet
 from edgevision.data.formats import FORMATS, list_splits, load_dataset, remap_classes
+from edgevision.data.formats.coco import write_coco
+from edgevision.data.formats.voc import write_voc
+from edgevision.data.formats.yolo import write_yolo
 
 
 def _merged_class_names(sets: list[RecordSet]) -> list[str]:
@@ -50,7 +53,6 @@ def _yolo_split(split: str, splits: list[str]) -> str | None:
 
 
 def _write_voc_split(record_set: RecordSet, out_dir: Path, split: str) -> None:
-    from edgevision.data.formats.voc import write_voc
 
     stems = [r.image_path.stem for r in record_set.records]
     duplicated = sorted({s for s in stems if stems.count(s) > 1})
@@ -61,8 +63,6 @@ def _write_voc_split(record_set: RecordSet, out_dir: Path, split: str) -> None:
 
 
 def _write_split(record_set: RecordSet, to: str, out_dir: Path, split: str, splits: list) -> None:
-    from edgevision.data.formats.coco import write_coco
-    from edgevision.data.formats.yolo import write_yolo
 
     if to == "voc":
         _write_voc_split(record_set, out_dir, split)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgevision.core.errors import CheckpointError
+from edgevision.core.errors import CheckpointError, UnknownModelError
+from edgevision.runtime.session import open_model
 from edgevision.tasks.base import LoadedModel
 
 
@@ -24,8 +25,6 @@ def load_model(weights: str | Path) -> LoadedModel:
 
 
 def _load_onnx(path: Path) -> LoadedModel:
-    from edgevision.runtime.session import open_model
-
     session = open_model(path)
     info = session.info
     meta = {
@@ -42,7 +41,6 @@ def _load_onnx(path: Path) -> LoadedModel:
 
 
 def _load_checkpoint(path: Path) -> LoadedModel:
-    from edgevision.core.errors import UnknownModelError
     from edgevision.engine.checkpoint import load_checkpoint, state_dict_from  # PyTorch
     from edgevision.models.zoo import build_model, task_of_model
 
