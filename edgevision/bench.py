@@ -192,14 +192,12 @@ def _bench_onnx(
     path: Path, imgsz: int, threads: int, runs: int, warmup: int, int8: bool, data: str | None
 ) -> dict:
     """An exported file: ONNX Runtime FP32 (and INT8 quantized from it), graph params / FLOPs."""
-    session = open_model(path, imgsz=imgsz or None)
+    session = open_model(path, threads=threads, imgsz=imgsz or None)
     size = session.imgsz
     result = _header(session.info.model_name or path.stem, session.info.task, size[0], threads)
     result.update(onnx_graph_counts(path, size))
     engine = f"onnx_{session.info.precision}"  # an INT8 file is timed as what it is
-    result["latency"][engine] = time_session(
-        open_session(path, threads=threads), size, runs, warmup
-    )
+    result["latency"][engine] = time_session(session.session, size, runs, warmup)
     if int8 and session.info.precision == "fp32":
         with tempfile.TemporaryDirectory() as scratch:
             quantized = _quantized(path, Path(scratch) / "int8.onnx", data, size[0])

@@ -166,12 +166,12 @@ def letterbox(
 # -- the way back: every field of a result, from letterboxed input pixels to the original image
 
 
-def clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
-    """(..., 4) xyxy clipped to ``[0, width] x [0, height]`` (a copy)."""
-    out = boxes.copy()
-    out[..., 0::2] = out[..., 0::2].clip(0, width)
-    out[..., 1::2] = out[..., 1::2].clip(0, height)
-    return out
+def _clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
+    """(..., 4) xyxy clipped to ``[0, width] x [0, height]``, in place. ``ops.boxes.clip_boxes``
+    is the library's; ``core`` sits below ``ops`` and the device runtime imports only ``core``."""
+    boxes[..., 0::2] = boxes[..., 0::2].clip(0, width)
+    boxes[..., 1::2] = boxes[..., 1::2].clip(0, height)
+    return boxes
 
 
 def unletterbox_boxes(
@@ -181,7 +181,7 @@ def unletterbox_boxes(
     out = np.asarray(boxes, dtype=np.float32).copy()
     out[..., 0::2] = (out[..., 0::2] - pad[0]) / ratio
     out[..., 1::2] = (out[..., 1::2] - pad[1]) / ratio
-    return clip_boxes(out, orig_hw[1], orig_hw[0])
+    return _clip_boxes(out, orig_hw[1], orig_hw[0])
 
 
 def unletterbox_keypoints(

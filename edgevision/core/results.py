@@ -99,6 +99,19 @@ class Classifications:
     labels: list[str]
     probabilities: list[float]
 
+    @classmethod
+    def top(
+        cls, image_path: str, probabilities: np.ndarray, class_names: list[str], k: int
+    ) -> Classifications:
+        """The ``k`` most probable of a (C,) probability row, best first (ties: lower index)."""
+        best = np.argsort(-np.asarray(probabilities), kind="stable")[: max(1, k)]
+        return cls(
+            image_path,
+            best.tolist(),
+            [class_names[i] for i in best],
+            [round(float(probabilities[i]), 6) for i in best],
+        )
+
     def __len__(self) -> int:
         return len(self.indices)
 

@@ -284,20 +284,11 @@ class OnnxClassifier(OnnxModel):
         return np.concatenate(rows) if rows else np.zeros((0, self.info.num_classes), np.float32)
 
     def _predict_batch(self, images: list[np.ndarray], names: list[str]) -> list[Classifications]:
-        probabilities = self.probabilities(images)
-        k = max(1, min(self.topk, self.info.num_classes))
-        results = []
-        for name, row in zip(names, probabilities, strict=True):
-            best = np.argsort(-row, kind="stable")[:k]
-            results.append(
-                Classifications(
-                    name,
-                    best.tolist(),
-                    [self.class_names[i] for i in best],
-                    [round(float(row[i]), 6) for i in best],
-                )
-            )
-        return results
+        rows = self.probabilities(images)
+        return [
+            Classifications.top(name, row, self.class_names, self.topk)
+            for name, row in zip(names, rows, strict=True)
+        ]
 
 
 SESSIONS = {OnnxDetector.task: OnnxDetector, OnnxClassifier.task: OnnxClassifier}

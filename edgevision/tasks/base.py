@@ -121,7 +121,6 @@ class TaskSpec:
 
     name: str  # the task's folder, the checkpoint's and the ONNX file's "task"
     default_model: str  # zoo model used when --task is given without --model
-    result_type: type  # what predict returns per image (core.results)
     build: Callable  # (TrainConfig, device, distributed) -> engine.task.Task
     validate: Callable  # (LoadedModel, data, ValOptions) -> {"metrics", "text", "run_dir"}
     predictor: Callable  # (LoadedModel, PredictOptions) -> Predictor

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from edgevision.core.results import Classifications
 from edgevision.tasks.base import ExportOptions, LoadedModel, TaskSpec
 from edgevision.tasks.classify import predict, val
 
@@ -38,7 +37,6 @@ def _write_onnx(model, meta: dict, path: Path, imgsz: int) -> Path:
 SPEC = TaskSpec(
     name="classify",
     default_model="cls-shufflenetv2-x1.0",
-    result_type=Classifications,
     build=_build,
     validate=val.validate,
     predictor=predict.predictor,

@@ -64,14 +64,8 @@ class ClassifierPredictor:
 
     def predict_images(self, images: list[np.ndarray], names: list[str]) -> list[Classifications]:
         """Top-k predictions for a batch of images; ``names`` label the results."""
-        probabilities = torch.from_numpy(self.probabilities(images))
-        values, indices = probabilities.topk(self.topk, dim=1)
+        rows = self.probabilities(images)
         return [
-            Classifications(
-                name,
-                row.tolist(),
-                [self.class_names[i] for i in row.tolist()],
-                [round(float(v), 6) for v in scores],
-            )
-            for name, row, scores in zip(names, indices, values, strict=True)
+            Classifications.top(name, row, self.class_names, self.topk)
+            for name, row in zip(names, rows, strict=True)
         ]

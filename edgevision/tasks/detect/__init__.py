@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from edgevision.core.results import Detections
 from edgevision.tasks.base import ExportOptions, LoadedModel, TaskSpec
 from edgevision.tasks.detect import predict, val
 
@@ -37,7 +36,6 @@ def _write_onnx(model, meta: dict, path: Path, imgsz: int) -> Path:
 SPEC = TaskSpec(
     name="detect",
     default_model="nano-s",
-    result_type=Detections,
     build=_build,
     validate=val.validate,
     predictor=predict.predictor,

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from edgevision.core.errors import ParityError
-from edgevision.core.image import letterbox, read_image
+from edgevision.core.image import letterbox, read_image, to_input
 from edgevision.data.formats import list_splits, load_dataset
 from edgevision.data.synth.detect import render_detection_image
 from edgevision.export.nms import NmsDetector
@@ -51,8 +51,7 @@ def _dataset_images(data: str, split: str) -> list[Path]:
 
 def letterboxed_batch(images: list[np.ndarray], imgsz: int) -> torch.Tensor:
     """(N, 3, imgsz, imgsz) float batch in [0, 1] of letterboxed images (the predict input)."""
-    boxed = np.stack([letterbox(image, imgsz)[0] for image in images])
-    return torch.from_numpy(boxed.transpose(0, 3, 1, 2).copy()).float() / 255
+    return torch.from_numpy(to_input([letterbox(image, imgsz)[0] for image in images]))
 
 
 @torch.no_grad()

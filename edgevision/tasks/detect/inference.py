@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgevision.core.image import letterbox, unletterbox_boxes
+from edgevision.core.image import letterbox, to_input, unletterbox_boxes
 from edgevision.core.records import RecordSet
 from edgevision.core.results import Detections
 from edgevision.data.datasets.detect import DetectionDataset
@@ -130,12 +130,12 @@ class DetectionPredictor:
 
     def predict_images(self, images: list[np.ndarray], names: list[str]) -> list[Detections]:
         """Detections for a batch of (H, W, 3) uint8 RGB images."""
-        tensors, metas = [], []
+        boxed, metas = [], []
         for image in images:
-            boxed, ratio, pad = letterbox(image, self.imgsz)
-            tensors.append(torch.from_numpy(np.ascontiguousarray(boxed.transpose(2, 0, 1))))
+            view, ratio, pad = letterbox(image, self.imgsz)
+            boxed.append(view)
             metas.append({"ratio": ratio, "pad": pad, "orig_hw": image.shape[:2]})
-        batch = torch.stack(tensors).to(self.device).float().div_(255)
+        batch = torch.from_numpy(to_input(boxed)).to(self.device)  # the runtime's conversion
         raw = predict_batch(self.model, batch, self.conf, self.iou, self.max_det)
         results = []
         for dets, meta, name in zip(raw, metas, names, strict=True):
