@@ -125,6 +125,7 @@ def predict(
     name: str = "exp",
     exist_ok: bool = False,
     topk: int = 5,
+    strict: bool = False,
 ) -> list[Result]:
     """``predict``: results (``Detections``, ``Classifications`` ...) for images, folders, globs
     or videos, with ``.pt`` or ``.onnx`` weights; annotated copies and the task's files written
@@ -141,6 +142,7 @@ def predict(
         project=project,
         name=name,
         exist_ok=exist_ok,
+        strict=strict,
     )
     loaded = load_model(weights)
     return predict_source(tasks.get_task(loaded.task), loaded, source, options)

@@ -73,6 +73,7 @@ def _cmd_predict(args) -> int:
         name=args.name,
         exist_ok=args.exist_ok,
         topk=args.topk,
+        strict=args.strict,
     )
     for result in results:
         print(result.summary())
@@ -310,6 +311,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_inference_flags(p, conf=0.25, iou=0.45, project="runs/predict")
     p.add_argument("--save", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--topk", type=int, default=5, help="classification: classes per image")
+    p.add_argument(
+        "--strict", action="store_true", help="stop at the first unreadable file (default: skip it)"
+    )
     p.set_defaults(handler=_cmd_predict)
 
     p = commands.add_parser(

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from edgevision.core.errors import DataError
+from edgevision.core.records import has_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 GREY = 114  # YOLO padding value: mid-grey keeps padded pixels near the data mean.
@@ -47,7 +48,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise DataError(path, f"cannot read image ({e.strerror or e})", "check the path") from e
     if data.size == 0:
         raise DataError(path, "image file is empty (0 bytes)", "replace or remove the image")
-    if path.suffix.lower() in (".jpg", ".jpeg") and data[-2:].tobytes() != b"\xff\xd9":
+    if image_kind(data[:16].tobytes()) == "JPEG" and data[-2:].tobytes() != b"\xff\xd9":
         # OpenCV 4.x decodes a truncated JPEG into a grey-bottomed image with only a warning.
         trimmed = np.trim_zeros(data, "b")
         if trimmed[-2:].tobytes() != b"\xff\xd9":
@@ -60,6 +61,51 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(
         image, cv2.COLOR_BGR2RGB, dst=image
     )  # in place: one copy of an 8000x6000 image, not two
+
+
+# Leading bytes of each format OpenCV decodes: the content decides, never the file name
+# (PNG exports renamed to .jpg are common, and their bytes end without a JPEG end marker).
+_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"GIF8", "GIF"),
+)
+_SUFFIX_KIND = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+
+
+def image_kind(head: bytes) -> str | None:
+    """The image format of a file from its first 12+ bytes ("JPEG", "PNG", ...), None if unknown."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+def file_kind(path: str | Path) -> str | None:
+    """:func:`image_kind` of a file's first bytes; None when unknown or unreadable."""
+    try:
+        with open(path, "rb") as file:
+            return image_kind(file.read(16))
+    except OSError:
+        return None  # unreadable files are reported by the readers, not as a format question
+
+
+def suffix_mismatch(path: str | Path) -> str | None:
+    """The real format of an image whose content disagrees with its suffix (PNG bytes in a
+    ``.jpg``), else None. Reads 16 bytes."""
+    expected = _SUFFIX_KIND.get(Path(path).suffix.lower())
+    kind = file_kind(path)
+    return kind if kind is not None and expected is not None and kind != expected else None
 
 
 def read_image_size(path: str | Path) -> tuple[int, int]:
@@ -182,6 +228,27 @@ def unletterbox_boxes(
     out[..., 0::2] = (out[..., 0::2] - pad[0]) / ratio
     out[..., 1::2] = (out[..., 1::2] - pad[1]) / ratio
     return _clip_boxes(out, orig_hw[1], orig_hw[0])
+
+
+def detections_to_original(
+    found: dict[str, np.ndarray],
+    ratio: float,
+    pad: tuple[float, float],
+    orig_hw: tuple[int, int],
+) -> dict[str, np.ndarray]:
+    """One image's detections from letterboxed input pixels to the original image.
+
+    ``boxes`` are mapped and clipped (``keypoints`` too, when present); a box clipping leaves at
+    most :data:`~edgevision.core.records.MIN_BOX_SIDE` wide or high is dropped with every per-box
+    array, so no prediction is degenerate (COCO tools drop or choke on zero-area boxes).
+    """
+    boxes = unletterbox_boxes(found["boxes"], ratio, pad, orig_hw)
+    keep = has_size(boxes)
+    out = {key: np.asarray(value)[keep] for key, value in found.items() if key != "boxes"}
+    out["boxes"] = boxes[keep]
+    if "keypoints" in out:
+        out["keypoints"] = unletterbox_keypoints(out["keypoints"], ratio, pad, orig_hw)
+    return out
 
 
 def unletterbox_keypoints(

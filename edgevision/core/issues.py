@@ -7,6 +7,9 @@ makes the whole dataset unusable (no annotations folder, an unreadable data YAML
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,10 +32,20 @@ NO_OBJECTS = "no_objects"  # kept as a negative image, reported
 EXIF_ROTATION = "exif_rotation"  # EXIF orientation would rotate the pixels relative to boxes
 PATH_ESCAPE = "path_escape"  # file name resolves outside the dataset root: refused
 BAD_KEYPOINTS = "bad_keypoints"
+DEGENERATE_BOX = "degenerate_box"  # 1 px wide or high (a click without a drag): drop
+# Read correctly, but worth knowing (other tools may not be as tolerant); --fix normalises them.
+IMAGE_SUFFIX = "image_suffix"  # PNG bytes in a .jpg: decoded by content
+CLASS_WHITESPACE = "class_whitespace"  # "car " read as "car"
+XML_ENCODING = "xml_encoding"  # not plain UTF-8 (BOM, GBK, cp1252 ...): decoded, named
+FILENAME_MISMATCH = "filename_mismatch"  # <filename> differs from the image file used
 
 # What each kind does to the data when repaired; "info" kinds change nothing.
 SEVERITY = {
     NO_OBJECTS: "info",
+    IMAGE_SUFFIX: "info",
+    CLASS_WHITESPACE: "info",
+    XML_ENCODING: "info",
+    FILENAME_MISMATCH: "info",
     MISSING_SIZE: "warning",
     CLASS_CASE: "warning",
     FLOAT_SIZE: "warning",
@@ -75,6 +88,39 @@ class Issue:
         return d
 
 
+_CASE_REASON = re.compile(r'^class "(?P<name>.*)" read as "(?P<canonical>.*?)"( \(|$)')
+
+
+def case_reason(name: str, canonical: str, spellings: Counter) -> str:
+    """The CLASS_CASE reason: which spelling was used and why (object counts per spelling)."""
+    if not spellings:
+        return f'class "{name}" read as "{canonical}" (the class list\'s spelling)'
+    counts = ", ".join(f"{spelling} x{n}" for spelling, n in spellings.most_common())
+    return f'class "{name}" read as "{canonical}" (objects per spelling: {counts})'
+
+
+def case_folds(issues: Sequence[Issue]) -> dict[str, str]:
+    """Spelling -> canonical name, from the CLASS_CASE issues (for the one-line mapping)."""
+    folds = {}
+    for issue in issues:
+        match = _CASE_REASON.match(issue.reason) if issue.kind == CLASS_CASE else None
+        if match:
+            folds[match["name"]] = match["canonical"]
+    return folds
+
+
+def in_file_order(issues: list[Issue], files: Sequence[Path]) -> list[Issue]:
+    """Issues sorted by the position of their file in ``files``, then by object (stable); an issue
+    about another path (an image, a list file) stays after the file issue before it."""
+    order = {path: position for position, path in enumerate(files)}
+    keys, last = [], -1
+    for issue in issues:
+        last = order.get(issue.path, last)
+        keys.append((last, -1 if issue.object_index is None else issue.object_index))
+    ranked = sorted(range(len(issues)), key=keys.__getitem__)
+    return [issues[i] for i in ranked]
+
+
 def summarize_issues(issues: list[Issue], label: str, limit: int = 10) -> list[str]:
     """Reader issues as the lines printed once, up front (never per batch): counts by kind, then
     the first ``limit``; empty when there are none."""
@@ -87,6 +133,10 @@ def summarize_issues(issues: list[Issue], label: str, limit: int = 10) -> list[s
     lines = [
         f"{label}: {len(issues)} data issues ({kinds}); run `edgevision data check` for the full list"
     ]
+    folds = case_folds(issues)
+    if folds:
+        mapping = ", ".join(f'"{name}" -> "{canonical}"' for name, canonical in folds.items())
+        lines.append(f"class spellings folded: {mapping}")
     lines += [f"  {issue}" for issue in issues[:limit]]
     if len(issues) > limit:
         lines.append(f"  ... and {len(issues) - limit} more")

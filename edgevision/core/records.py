@@ -14,6 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+# A box at most this many pixels wide or high is degenerate: an annotation tool's click without
+# a drag (VOC xmin == xmax is one pixel wide), or a prediction squeezed flat by clipping. Nothing
+# can be learned from it, and COCO tools drop or choke on such boxes.
+MIN_BOX_SIDE = 1.0
+
+
+def has_size(boxes: np.ndarray) -> np.ndarray:
+    """(N,) True where an (N, 4) xyxy box is wider and higher than :data:`MIN_BOX_SIDE`."""
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    return (boxes[:, 2] - boxes[:, 0] > MIN_BOX_SIDE) & (boxes[:, 3] - boxes[:, 1] > MIN_BOX_SIDE)
+
 
 def _empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)

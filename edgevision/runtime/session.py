@@ -21,10 +21,10 @@ from edgevision.core.image import (
     GREY,
     IMAGE_SUFFIXES,
     center_crop_view,
+    detections_to_original,
     letterbox,
     read_image,
     to_input,
-    unletterbox_boxes,
 )
 from edgevision.core.results import Classifications, Detections
 from edgevision.runtime.codecs import CODECS
@@ -216,10 +216,12 @@ class OnnxDetector(OnnxModel):
         per_image = self._detections(self.run(to_input(boxed)))
         results = []
         for found, (ratio, pad, orig_hw), name in zip(per_image, geometry, names, strict=True):
-            boxes = unletterbox_boxes(found["boxes"], ratio, pad, orig_hw)
+            found = detections_to_original(found, ratio, pad, orig_hw)
             hw = (int(orig_hw[0]), int(orig_hw[1]))
             results.append(
-                Detections(boxes, found["scores"], found["classes"], self.class_names, name, hw)
+                Detections(
+                    found["boxes"], found["scores"], found["classes"], self.class_names, name, hw
+                )
             )
         return results
 

@@ -52,6 +52,7 @@ class PredictOptions:
     project: str = "runs/predict"  # parent folder of the output folder
     name: str = "exp"  # output folder name
     exist_ok: bool = False  # reuse project/name
+    strict: bool = False  # stop at the first unreadable file instead of skipping it
 
 
 @dataclass

@@ -2,18 +2,21 @@
 ``--source`` (``core.sources``), run the task's predictor on each image and video frame, save
 annotated copies, and let the task write its files. No torch at import.
 
-An image that cannot be read is named once (``skipped: path: reason``) and the others are still
-predicted; only a source where nothing at all could be read is an error.
+An image that cannot be read is named once (``skipped: path: reason``), listed in
+``skipped.json`` beside the predictions, and the others are still predicted; only a source where
+nothing at all could be read is an error. ``strict`` stops at the first unreadable file instead.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edgevision.core.errors import DataError
+from edgevision.core.fileio import atomic_write_text
 from edgevision.core.image import read_image
 from edgevision.core.results import Result
 from edgevision.core.sources import VideoFrames, is_video, list_sources
@@ -34,7 +37,7 @@ def predict_source(
     run_dir = prepare_run_dir(options.project, options.name, options.exist_ok) if writes else None
     save_dir = run_dir if options.save else None
     results: list[Result] = []
-    skipped = 0
+    skipped: list[dict] = []
     files = list_sources(source)
     for path in files:
         try:
@@ -43,15 +46,24 @@ def predict_source(
             else:
                 results.append(_predict_image(path, predictor, spec, save_dir))
         except DataError as e:
-            skipped += 1
+            if options.strict:
+                raise
+            skipped.append({"file": str(path), "reason": e.reason})
             print(f"skipped: {e}")
-    if skipped == len(files):
+    if len(skipped) == len(files):
         raise DataError(
             source, f"none of the {len(files)} files could be read", "see the list above"
         )
     if run_dir is not None:
         spec.write_predictions(results, run_dir, options)
+        if skipped:
+            # Beside the predictions, not inside: COCO results files must stay a plain list.
+            atomic_write_text(run_dir / "skipped.json", json.dumps(skipped, indent=1))
         print(f"results written to {run_dir}")
+    if skipped:
+        print(
+            f"{len(skipped)} of {len(files)} files skipped (unreadable); --strict stops at the first"
+        )
     return results
 
 

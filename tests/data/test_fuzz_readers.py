@@ -362,7 +362,10 @@ def _voc_with(tmp_path: Path, xml: bytes):
 def test_voc_codec_that_fails_or_yields_surrogates_falls_back_to_utf8(tmp_path, prolog):
     xml = VALID_XML.replace(b"<name>car</name>", b"<name>+2AA-</name>")  # UTF-7 for U+D800
     record_set, issues = _voc_with(tmp_path, prolog + xml)
-    assert record_set.class_names == ["+2AA-", "Person"] and issues == []
+    assert record_set.class_names == ["+2AA-", "Person"]
+    # The codec the file names could not read it: said, with the one that did.
+    assert [i.kind for i in issues] == [kinds.XML_ENCODING]
+    assert "which does not decode it; decoded as utf-8" in issues[0].reason
 
 
 def test_voc_width_with_thousands_of_digits_reads_the_image_header(tmp_path):

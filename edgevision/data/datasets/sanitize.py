@@ -15,11 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from edgevision.core.errors import DataError
-from edgevision.core.image import exif_orientation, read_image_size
-from edgevision.core.records import ImageRecord, RecordSet
+from edgevision.core.image import exif_orientation, file_kind, read_image_size
+from edgevision.core.records import ImageRecord, RecordSet, has_size
 from edgevision.ops.boxes import clip_boxes, order_corners
-
-_EXIF_SUFFIXES = (".jpg", ".jpeg")  # where cameras write orientation; other formats need a decode
 
 
 def _report_template() -> dict[str, int]:
@@ -31,6 +29,7 @@ def _report_template() -> dict[str, int]:
         "swapped": 0,  # corners put back in x0 <= x1, y0 <= y1 order
         "clipped": 0,  # boxes moved inside the annotated image size
         "zero_area": 0,  # dropped: no width or no height left after clipping
+        "degenerate": 0,  # dropped: at most 1 px wide or high (a click without a drag)
         "crowd": 0,  # dropped: COCO iscrowd regions are not single objects
         "keypoints_hidden": 0,  # labelled keypoints outside the image set to (0, 0, 0)
     }
@@ -51,9 +50,11 @@ def sanitize_record(record: ImageRecord, drop_crowd: bool = True) -> tuple[Image
         clipped = clip_boxes(ordered, record.width, record.height)
     counts["clipped"] = int(np.any(clipped != ordered, axis=1).sum())
     has_area = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
-    keep = has_area & ~record.iscrowd if drop_crowd else has_area
+    usable = has_size(clipped)
+    keep = usable & ~record.iscrowd if drop_crowd else usable
     counts["zero_area"] = int((~has_area).sum())
-    counts["crowd"] = int((has_area & ~keep).sum())
+    counts["degenerate"] = int((has_area & ~usable).sum())
+    counts["crowd"] = int((usable & ~keep).sum())
     cleaned = ImageRecord(**{**vars(record), "boxes": clipped}).select(keep)
     if cleaned.keypoints is not None and record.width > 0 and record.height > 0:
         counts["keypoints_hidden"] = _hide_outside(cleaned, record.width, record.height)
@@ -139,10 +140,8 @@ def probe_images(
             continue
         if (record.width, record.height) != size:
             record = dataclasses.replace(record, width=int(size[0]), height=int(size[1]))
-        if (
-            record.image_path.suffix.lower() in _EXIF_SUFFIXES
-            and exif_orientation(record.image_path) > 1
-        ):
+        # Cameras write orientation into JPEGs; reading it from other formats decodes pixels.
+        if file_kind(record.image_path) == "JPEG" and exif_orientation(record.image_path) > 1:
             exif_turned.append(record.image_path)
         probed.append(record)
     return probed, unusable, exif_turned

@@ -1,8 +1,11 @@
-"""The doctor's box checks: swapped, outside, zero-area and duplicate boxes, judged in one pass.
+"""The doctor's box checks: swapped, outside, zero-area, degenerate (1 px wide or high) and
+duplicate boxes, judged in one pass.
 
 Boxes are judged in the records' 0-based continuous frame (VOC ``x0 = xmin - 1``): swapped means
 ``x0 > x1`` (or y), zero area means nothing left after ordering and clipping. So a VOC box written
 ``xmin=29 xmax=4`` is repaired to ``xmin=5 xmax=28`` and ``xmin=10 xmax=9`` has zero area.
+``xmin=10 xmax=10`` is a one-pixel-wide box under VOC's inclusive pixels: a click without a drag,
+reported as degenerate and dropped like a zero-area box (:data:`core.records.MIN_BOX_SIDE`).
 :func:`judge_boxes` is shared with the fixer, so check and fix never disagree.
 """
 
@@ -14,7 +17,7 @@ import numpy as np
 
 from edgevision.core import issues as kinds
 from edgevision.core.issues import Issue
-from edgevision.core.records import ImageRecord
+from edgevision.core.records import ImageRecord, has_size
 from edgevision.data.doctor.read_all import object_indices
 from edgevision.ops.boxes import box_area, box_iou_numpy, clip_boxes, order_corners
 
@@ -38,6 +41,7 @@ class BoxVerdict:
     swapped: np.ndarray
     outside: np.ndarray
     zero_area: np.ndarray
+    degenerate: np.ndarray
     duplicate: np.ndarray
     repaired: np.ndarray
     sizes: np.ndarray
@@ -73,9 +77,11 @@ def judge_boxes(
     repaired = clip_boxes(ordered, sizes[:, :1], sizes[:, 1:])
     outside = (repaired != ordered).any(axis=1)
     zero_area = ~finite | (box_area(repaired) <= 0)
+    degenerate = ~zero_area & ~has_size(repaired)
     groups = np.zeros(len(boxes), dtype=np.int64) if groups is None else np.asarray(groups)
-    duplicate = _duplicates(repaired, np.asarray(labels), ~zero_area, groups)
-    return BoxVerdict(finite, swapped, outside, zero_area, duplicate, repaired, sizes)
+    usable = ~zero_area & ~degenerate
+    duplicate = _duplicates(repaired, np.asarray(labels), usable, groups)
+    return BoxVerdict(finite, swapped, outside, zero_area, degenerate, duplicate, repaired, sizes)
 
 
 def _duplicates(
@@ -114,7 +120,13 @@ def box_issues(records: list[ImageRecord], sizes: list, format: str) -> list[Iss
         np.asarray(known, dtype=np.float64)[owner],
         owner,
     )
-    flagged = verdict.swapped | verdict.outside | verdict.zero_area | verdict.duplicate
+    flagged = (
+        verdict.swapped
+        | verdict.outside
+        | verdict.zero_area
+        | verdict.degenerate
+        | verdict.duplicate
+    )
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     found = []
     for n in np.flatnonzero(flagged):
@@ -145,6 +157,10 @@ def _box_findings(verdict: BoxVerdict, k: int) -> list[tuple]:
     if verdict.zero_area[k]:
         reason = "zero area" + (" after swap/clip" if found else "")
         found.append((kinds.ZERO_AREA, reason, "--fix drops the box (nothing to learn from)"))
+    elif verdict.degenerate[k]:
+        width, height = verdict.repaired[k, 2:] - verdict.repaired[k, :2]
+        reason = f"degenerate box, {width:g} x {height:g} px (a click without a drag?)"
+        found.append((kinds.DEGENERATE_BOX, reason, "--fix drops the box; training ignores it"))
     elif verdict.duplicate[k]:
         reason = f"duplicate of an earlier box of the same class (IoU >= {DUPLICATE_IOU})"
         found.append((kinds.DUPLICATE_BOX, reason, "--fix drops the later copy"))

@@ -22,7 +22,7 @@ from edgevision.data.doctor.check import CheckReport
 from edgevision.data.doctor.images import ImageInfo, effective_size, rotated_view
 from edgevision.ops.boxes import clip_boxes, order_corners
 
-DROP_KINDS = (kinds.UNKNOWN_CLASS, kinds.ZERO_AREA, kinds.DUPLICATE_BOX)
+DROP_KINDS = (kinds.UNKNOWN_CLASS, kinds.ZERO_AREA, kinds.DEGENERATE_BOX, kinds.DUPLICATE_BOX)
 REPAIR_KINDS = (
     kinds.FLOAT_SIZE,
     kinds.MISSING_SIZE,
@@ -30,6 +30,9 @@ REPAIR_KINDS = (
     kinds.SWAPPED_COORDS,
     kinds.BOX_OUTSIDE,
     kinds.CLASS_CASE,
+    kinds.CLASS_WHITESPACE,
+    kinds.XML_ENCODING,
+    kinds.FILENAME_MISMATCH,
 )
 FIXED, DROPPED, NOT_FIXED = "fixed", "dropped", "not fixed"
 

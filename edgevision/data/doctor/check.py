@@ -41,6 +41,11 @@ FIX_ACTION = {
     kinds.BOX_OUTSIDE: "clip to the image",
     kinds.CLASS_CASE: "fold to one spelling",
     kinds.ZERO_AREA: "drop the box",
+    kinds.DEGENERATE_BOX: "drop the box",
+    kinds.IMAGE_SUFFIX: "none (rename the file yourself)",
+    kinds.CLASS_WHITESPACE: "write the name without the spaces",
+    kinds.XML_ENCODING: "rewrite as UTF-8",
+    kinds.FILENAME_MISMATCH: "write the image's file name",
     kinds.DUPLICATE_BOX: "drop the later copy",
     kinds.UNKNOWN_CLASS: "drop the object",
     kinds.NO_OBJECTS: "none (kept as negative)",
@@ -87,6 +92,10 @@ class CheckReport:
         """One line per defect (file, object, reason, fix), then a table of counts by kind."""
         lines = [str(_relative(issue, self.root)) for issue in self.issues]
         lines += ["", *_summary_table(self.summary())]
+        folds = kinds.case_folds(self.issues)
+        if folds:
+            mapping = ", ".join(f'"{name}" -> "{canonical}"' for name, canonical in folds.items())
+            lines.append(f"class spellings folded: {mapping}")
         mode = "deep (decoded)" if self.deep else "header"
         seconds = sum(self.timings.values())
         lines.append(
@@ -141,7 +150,7 @@ def check_dataset(
     deep: bool = False,
     workers: int = 2,
     class_names: list[str] | None = None,
-    case: str = "first",
+    case: str = "majority",
 ) -> CheckReport:
     """Check every annotation and image of a dataset and report each defect.
 

@@ -135,7 +135,7 @@ def fix_dataset(
     deep: bool = False,
     workers: int = 2,
     class_names: list[str] | None = None,
-    case: str = "first",
+    case: str = "majority",
     report: CheckReport | None = None,
 ) -> FixReport:
     """Check ``data``, then write a repaired copy to ``out`` or repair it in place with backups.

@@ -34,6 +34,7 @@ from edgevision.data.doctor.changes import (
     repair_steps,
     size_repair,
 )
+from edgevision.data.formats.common import read_json_file
 from edgevision.data.formats.voc import parse_voc_xml
 from edgevision.ops.boxes import cxcywh_to_xyxy, xywh_to_xyxy, xyxy_to_cxcywh, xyxy_to_xywh
 
@@ -74,8 +75,24 @@ def fix_voc(path: Path, file_issues: list[Issue], records: list, context: FixCon
             dropped.append(objects[index])
     for element in dropped:
         _remove(tree, element)
-    data = _xml_bytes(tree, original) if _edited(changes) else None
+    changes += _fix_voc_file_notes(tree, path, file_issues, record)
+    utf8 = any(issue.kind == kinds.XML_ENCODING for issue in file_issues)
+    data = _xml_bytes(tree, original, utf8) if _edited(changes) else None
     return FileFix(data, changes, len(objects), len(objects) - len(dropped))
+
+
+def _fix_voc_file_notes(tree, path: Path, file_issues: list[Issue], record) -> list[Change]:
+    """``<filename>`` set to the image file read; a non-UTF-8 file marked for UTF-8 output."""
+    changes = []
+    for issue in file_issues:
+        if issue.kind == kinds.XML_ENCODING:
+            changes.append(Change(path, issue.kind, FIXED, issue.reason.split(";")[0], "UTF-8"))
+        elif issue.kind == kinds.FILENAME_MISMATCH and record is not None:
+            element = _child(tree, "filename")
+            before = f"<filename>{element.text or ''}"
+            element.text = record.image_path.name
+            changes.append(Change(path, issue.kind, FIXED, before, f"<filename>{element.text}"))
+    return changes
 
 
 def _fix_voc_size(tree, path, file_issues, record, context) -> list[Change]:
@@ -146,6 +163,9 @@ def _fix_voc_object(element, path, index, found, size, context) -> list[Change]:
         return [Change(path, drop.kind, DROPPED, what, "", index)]
     changes = []
     present = {issue.kind: issue for issue in found}
+    if kinds.CLASS_WHITESPACE in present and kinds.CLASS_CASE not in present:
+        element.find("name").text = name.strip()
+        changes.append(Change(path, kinds.CLASS_WHITESPACE, FIXED, repr(name), name.strip(), index))
     if kinds.CLASS_CASE in present:
         canonical = context.canonical.get(name.strip().casefold())
         if canonical is None:
@@ -217,12 +237,13 @@ def _remove(parent, element) -> None:
     parent.remove(element)
 
 
-def _xml_bytes(tree, original: bytes) -> bytes:
-    """Serialise with the file's declared encoding (UTF-8 when none), always with a declaration."""
+def _xml_bytes(tree, original: bytes, utf8: bool = False) -> bytes:
+    """Serialise with the file's declared encoding (UTF-8 when none, or when ``utf8``: a file the
+    doctor found not plain UTF-8), always with a declaration."""
     match = re.match(
         rb"\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", original.lstrip(b"\xef\xbb\xbf")
     )
-    encoding = match.group(1).decode("ascii") if match else "utf-8"
+    encoding = match.group(1).decode("ascii") if match and not utf8 else "utf-8"
     try:
         codecs.lookup(encoding)
     except LookupError:
@@ -236,7 +257,7 @@ def _xml_bytes(tree, original: bytes) -> bytes:
 
 
 def fix_coco(path: Path, file_issues: list[Issue], records: list, context: FixContext) -> FileFix:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read_json_file(path, "COCO JSON")
     annotations = data.get("annotations", [])
     changes = _fix_coco_sizes(data, path, file_issues, records, context)
     by_id = {record.image_id: record for record in records}

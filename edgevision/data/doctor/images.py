@@ -21,7 +21,7 @@ from pathlib import Path
 
 from edgevision.core import issues as kinds
 from edgevision.core.errors import DataError
-from edgevision.core.image import exif_orientation, read_image, read_image_size
+from edgevision.core.image import exif_orientation, read_image, read_image_size, suffix_mismatch
 from edgevision.core.issues import Issue
 from edgevision.core.records import ImageRecord
 
@@ -38,6 +38,7 @@ class ImageInfo:
     orientation: int = 1
     error: str | None = None
     missing: bool = False
+    content: str | None = None  # the real format when the bytes disagree with the suffix
 
     @property
     def readable(self) -> bool:
@@ -52,7 +53,7 @@ def _inspect_image(path: str, deep: bool) -> ImageInfo:
             width, height = read_image_size(path)
     except DataError as e:
         return ImageInfo(error=e.reason, missing=not os.path.exists(path))
-    return ImageInfo(int(width), int(height), _orientation(path))
+    return ImageInfo(int(width), int(height), _orientation(path), content=suffix_mismatch(path))
 
 
 def _orientation(path: str) -> int:
@@ -171,7 +172,15 @@ def image_issues(
         found.append(Issue(kinds.SIZE_MISMATCH, where, reason, hint))
     if info.orientation != 1:
         found.append(_exif_issue(record, info))
+    if info.content is not None:
+        found.append(_suffix_issue(record.image_path, info.content))
     return found
+
+
+def _suffix_issue(path: Path, content: str) -> Issue:
+    reason = f"file holds {content} data but is named {path.suffix}; read as {content}"
+    hint = f"rename it to .{content.lower()} (and its <filename>) so every tool reads it"
+    return Issue(kinds.IMAGE_SUFFIX, path, reason, hint)
 
 
 def _exif_issue(record: ImageRecord, info: ImageInfo) -> Issue:

@@ -8,13 +8,13 @@ Readers leave out objects they cannot use, so positions are stored per record as
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from edgevision.core import issues as kinds
 from edgevision.core.issues import Issue
 from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.formats import detect_format, list_splits, load_dataset, remap_classes
+from edgevision.data.formats.common import read_json_file
 from edgevision.data.formats.yolo import find_data_yaml, load_yaml
 
 # Issue kinds with which a reader reports an object it left out of the record.
@@ -33,7 +33,7 @@ def object_indices(record: ImageRecord) -> list[int]:
 
 
 def read_whole_dataset(
-    data: str | Path, class_names: list[str] | None = None, case: str = "first"
+    data: str | Path, class_names: list[str] | None = None, case: str = "majority"
 ) -> tuple[RecordSet, list[Issue]]:
     """All records of a dataset, each annotation file read once, plus the readers' issues.
 
@@ -119,7 +119,7 @@ def _coco_positions(record_set: RecordSet, found: list[Issue]) -> list[Issue]:
         by_file.setdefault(record.annotation_path, []).append(record)
     extra_issues = []
     for json_path, records in by_file.items():
-        data = json.loads(json_path.read_text(encoding="utf-8"))
+        data = read_json_file(json_path, "COCO JSON")
         skipped = {
             issue.object_index
             for issue in found

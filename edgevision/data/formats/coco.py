@@ -32,7 +32,12 @@ from edgevision.core.fileio import atomic_write_text
 from edgevision.core.image import read_image_size
 from edgevision.core.issues import Issue
 from edgevision.core.records import ImageRecord, RecordSet
-from edgevision.data.formats.common import copy_images_to, image_names, resolve_inside
+from edgevision.data.formats.common import (
+    copy_images_to,
+    image_names,
+    read_json_file,
+    resolve_inside,
+)
 from edgevision.ops.boxes import box_area, xywh_to_xyxy, xyxy_to_xywh
 
 CATEGORY_IDS_KEY = "coco_category_ids"
@@ -70,15 +75,7 @@ def default_image_dir(json_path: str | Path, images: list) -> Path:
 
 
 def _load_json(json_path: Path) -> dict:
-    try:
-        text = json_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(json_path, f"cannot read COCO JSON ({e})", "check the path") from e
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        reason = f"invalid JSON: {e.msg} (column {e.colno})"
-        raise DataError(json_path, reason, "repair the file with a JSON linter", e.lineno) from e
+    data = read_json_file(json_path, "COCO JSON")
     if not isinstance(data, dict):
         raise DataError(json_path, "top level is not an object", "this is not a COCO file")
     for key in ("images", "categories"):
@@ -208,13 +205,20 @@ def _parse_keypoints(values, num_keypoints: int) -> tuple[np.ndarray, str | None
 
 def _parse_annotation(ann: dict, category_index: dict) -> tuple | str:
     """(xywh, class, iscrowd, difficult) or why the annotation is unusable."""
-    if ann.get("category_id") not in category_index:
+    if _id_of(ann, "category_id") not in category_index:
         return f"unknown category id {ann.get('category_id')!r}"
     bbox = ann.get("bbox")
     if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(_is_number, bbox)):
         return f"bbox {bbox!r} is not 4 finite numbers [x, y, w, h]"
     crowd, difficult = bool(ann.get("iscrowd", 0)), bool(ann.get("difficult", 0))
     return bbox, category_index[ann["category_id"]], crowd, difficult
+
+
+def _id_of(entry: object, key: str) -> object:
+    """``entry[key]`` when it can be an id (a number or a string), else None: a list or dict
+    there is a broken file, and must not reach a dict lookup (TypeError: unhashable)."""
+    value = entry.get(key) if isinstance(entry, dict) else None
+    return value if isinstance(value, int | float | str) else None
 
 
 def _attach_annotations(data: dict, json_path: Path, images: dict, refused: set, schema) -> list:
@@ -225,9 +229,9 @@ def _attach_annotations(data: dict, json_path: Path, images: dict, refused: set,
     category_index, num_keypoints = schema
     issues = []
     for i, ann in enumerate(data.get("annotations", [])):
-        if isinstance(ann, dict) and ann.get("image_id") in refused:
+        if _id_of(ann, "image_id") in refused:
             continue  # already reported with the image
-        if not isinstance(ann, dict) or ann.get("image_id") not in images:
+        if _id_of(ann, "image_id") not in images:
             image_id = ann.get("image_id") if isinstance(ann, dict) else None
             reason = f"annotations[{i}]: unknown image id {image_id!r}"
             issues.append(Issue(kinds.CORRUPT_ANNOTATION, json_path, reason, _FIX_HINT, i))

@@ -4,6 +4,7 @@ image copying."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -14,6 +15,23 @@ from edgevision.core import issues as kinds
 from edgevision.core.errors import DataError
 from edgevision.core.issues import Issue
 from edgevision.core.records import RecordSet
+
+
+def read_json_file(path: Path, what: str = "JSON") -> object:
+    """A user's JSON file parsed, or DataError naming the file: unreadable, not UTF-8, invalid,
+    or nested deeper than Python can parse (``{"images": [[[[...]]]]}`` 100,000 levels deep)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(path, f"cannot read {what} ({e})", "check the path") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        reason = f"invalid JSON: {e.msg} (column {e.colno})"
+        raise DataError(path, reason, "repair the file with a JSON linter", e.lineno) from e
+    except RecursionError as e:
+        reason = "JSON nested too deeply to read (thousands of levels: not an annotation file)"
+        raise DataError(path, reason, "replace the file with the real annotations") from e
 
 
 def relative_inside(root: str | Path, path: str | Path) -> str | None:
@@ -76,12 +94,12 @@ def copy_images_to(sources: list[Path], names: list[str], folder: Path) -> None:
 
 
 def remap_classes(
-    record_set: RecordSet, class_names: list[str], case: str = "first"
+    record_set: RecordSet, class_names: list[str], case: str = "majority"
 ) -> tuple[RecordSet, list[Issue]]:
     """Re-index labels onto a fixed ``class_names`` list, matching by name.
 
     Objects whose class is not in the list are dropped with an UNKNOWN_CLASS Issue each.
-    ``case="lower"`` matches names case-insensitively; ``"first"`` matches them exactly.
+    ``case="lower"`` matches names case-insensitively; "majority" and "first" match exactly.
     """
 
     def fold(name: str) -> str:

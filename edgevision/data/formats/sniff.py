@@ -222,7 +222,7 @@ def load_dataset(
     data: str | Path,
     split: str | None = "train",
     class_names: list[str] | None = None,
-    case: str = "first",
+    case: str = "majority",
 ) -> tuple[RecordSet, list[Issue]]:
     """Read one split of whatever dataset ``data`` is (see :func:`detect_format`).
 
@@ -240,7 +240,8 @@ def load_dataset(
         data: dataset path (folder, JSON or YAML).
         split: "train", "val", "test", "trainval", "all" (None = "all").
         class_names: fixed class list (overrides ``names:``); other classes are UNKNOWN_CLASS.
-        case: "first" or "lower", how class spellings that differ in case are matched.
+        case: "majority", "first" or "lower": how class spellings that differ in case fold
+            (see :mod:`edgevision.data.formats.class_names`).
 
     Returns:
         (RecordSet with ``split`` set, Issues).

@@ -26,8 +26,9 @@ import numpy as np
 from edgevision.core import issues as kinds
 from edgevision.core.errors import ConfigError, DataError
 from edgevision.core.image import IMAGE_SUFFIXES, read_image_size
-from edgevision.core.issues import Issue
+from edgevision.core.issues import Issue, case_reason, in_file_order
 from edgevision.core.records import ImageRecord, RecordSet
+from edgevision.data.formats.class_names import ClassFolder
 from edgevision.data.formats.voc_write import record_to_xml, write_voc
 from edgevision.data.formats.voc_xml import (
     _FILE_HINT,
@@ -38,6 +39,7 @@ from edgevision.data.formats.voc_xml import (
     _line_of,
     _parse_xml_bytes,
     _read_bytes,
+    encoding_note,
     parse_voc_xml,
 )
 
@@ -51,7 +53,6 @@ __all__ = [
 ]
 
 _WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:/")
-_CASE_MODES = ("first", "lower")
 _FIX_HINT = "run edgevision data check --fix"
 
 
@@ -131,41 +132,6 @@ def voc_image_for(
     return VocImageIndex(root).resolve(annotation, xml_path)
 
 
-class _ClassFolder:
-    """Maps each written class name to one spelling (``case`` rule or the given list)."""
-
-    def __init__(self, class_names: list[str] | None, case: str):
-        if case not in _CASE_MODES:
-            raise ConfigError(f'case must be "first" or "lower", got {case!r}')
-        self.case = case
-        self.given = None if class_names is None else _check_class_names(class_names)
-        self.spelling: dict[str, str] = {}  # lower-case key -> the spelling used
-        for name in self.given or []:
-            self.spelling.setdefault(name.lower(), name)
-
-    def fold(self, name: str) -> str | None:
-        """The spelling to use for ``name``; None when a class list is given and lacks it."""
-        if self.given is not None:
-            return name if name in self.given else self.spelling.get(name.lower())
-        key = name.lower()
-        return self.spelling.setdefault(key, key if self.case == "lower" else name)
-
-    def names(self) -> list[str]:
-        if self.given is not None:
-            return list(self.given)
-        return sorted(set(self.spelling.values()), key=lambda name: (name.lower(), name))
-
-
-def _check_class_names(class_names: list[str]) -> list[str]:
-    names = list(class_names)
-    if not names or not all(isinstance(name, str) and name.strip() for name in names):
-        raise ConfigError(f"class_names must be a non-empty list of names, got {class_names!r}")
-    duplicated = sorted({name for name in names if names.count(name) > 1})
-    if duplicated:
-        raise ConfigError(f"class_names lists {duplicated} more than once")
-    return names
-
-
 @dataclass
 class _Parsed:
     """One annotation file read, before class ids are known (they need every file)."""
@@ -178,12 +144,13 @@ class _Parsed:
     names: list[str]
     difficult: list[bool]
     extra: dict
+    positions: list[int]  # each kept object's index among the file's <object> elements
 
 
 class _VocReader:
     """Reads annotation files one by one into :class:`_Parsed`, collecting issues."""
 
-    def __init__(self, images: VocImageIndex, classes: _ClassFolder):
+    def __init__(self, images: VocImageIndex, classes: ClassFolder):
         self.images = images
         self.classes = classes
         self.issues: list[Issue] = []
@@ -197,10 +164,11 @@ class _VocReader:
         if issue is not None:
             self.issues.append(issue)
             return None
+        self._note_filename(annotation, image_path, data, xml_path)
         size = self._size(annotation, data, xml_path, image_path)
         if size is None:
             return None
-        boxes, names, difficult = self._objects(annotation, data, xml_path)
+        boxes, names, difficult, positions = self._objects(annotation, data, xml_path)
         extra = {
             "folder": (annotation.findtext("folder") or "").strip(),
             "filename": annotation.findtext("filename") or "",
@@ -208,7 +176,18 @@ class _VocReader:
         segmented = annotation.findtext("segmented")
         if segmented is not None:
             extra["segmented"] = segmented.strip()
-        return _Parsed(xml_path, image_path, *size, boxes, names, difficult, extra)
+        return _Parsed(xml_path, image_path, *size, boxes, names, difficult, extra, positions)
+
+    def _note_filename(self, annotation: Element, image_path: str, data: bytes, xml_path) -> None:
+        """FILENAME_MISMATCH (info) when ``<filename>`` does not name the image file used."""
+        written = annotation.findtext("filename") or ""
+        used = os.path.basename(image_path)
+        if written.strip().replace("\\", "/").rsplit("/", 1)[-1] == used:
+            return
+        shown = f'<filename> "{written}"' if written.strip() else "no <filename>"
+        reason = f"{shown} does not name the image file; read {used}"
+        hint = f"--fix writes <filename>{used}</filename>"
+        self._add(kinds.FILENAME_MISMATCH, xml_path, reason, hint, line=_line_of(data, "filename"))
 
     def _load(self, xml_path: Path) -> tuple[bytes, Element] | None:
         try:
@@ -226,6 +205,10 @@ class _VocReader:
             return self._add(kinds.CORRUPT_ANNOTATION, xml_path, reason, _FILE_HINT)
         if len(annotation) == 0:
             return self._add(kinds.EMPTY_ANNOTATION, xml_path, "<annotation> is empty", _FILE_HINT)
+        encoding = encoding_note(data)
+        if encoding is not None:
+            hint = "--fix rewrites the file as UTF-8 with a declaration"
+            self._add(kinds.XML_ENCODING, xml_path, encoding, hint)
         return data, annotation
 
     def _size(
@@ -260,42 +243,63 @@ class _VocReader:
         self._add(kinds.MISSING_SIZE, xml_path, reason, _FIX_HINT, line=line)
         return width, height
 
-    def _objects(self, annotation: Element, data: bytes, xml_path: Path) -> tuple[list, list, list]:
-        """Boxes (as written, 0-based frame), folded class names and difficult flags."""
-        boxes, names, difficult = [], [], []
+    def _objects(self, annotation: Element, data: bytes, xml_path: Path) -> tuple[list, ...]:
+        """Boxes (as written, 0-based frame), stripped class names, difficult flags, and each
+        kept object's position in the file. Names are folded once every file is read."""
+        boxes, names, difficult, positions = [], [], [], []
         objects = annotation.findall("object")
         for index, obj in enumerate(objects):
-            name = (obj.findtext("name") or "").strip()
+            written = obj.findtext("name") or ""
+            name = written.strip()
             box = _box(obj.find("bndbox"))
-            kind, reason, hint, spelling = self._check_object(name, box)
+            kind, reason, hint = self._check_object(name, box)
+            if kind is None and name != written:
+                reason = f'class name {written!r} has spaces around it; read as "{name}"'
+                kind = kinds.CLASS_WHITESPACE
+                hint = "--fix writes the name without the spaces"
             if kind is not None:
                 line = _line_of(data, "object", index)
                 self._add(kind, xml_path, reason, hint, object_index=index, line=line)
-            if spelling is not None:
+            if kind in (None, kinds.CLASS_WHITESPACE):
                 boxes.append(box)
-                names.append(spelling)
+                names.append(name)
                 difficult.append(_flag(obj.findtext("difficult")))
+                positions.append(index)
         if not objects:
             reason = "no <object>: kept as a negative (background) image"
             self._add(kinds.NO_OBJECTS, xml_path, reason)
-        return boxes, names, difficult
+        return boxes, names, difficult, positions
 
-    def _check_object(self, name: str, box: list[float] | None) -> tuple:
-        """(issue kind, reason, hint, spelling to keep); kind None = fine, spelling None = drop."""
+    def _check_object(self, name: str, box: list[float] | None) -> tuple[str | None, str, str]:
+        """(issue kind, reason, hint) of an object the reader leaves out; kind None = keep it."""
         if not name:
-            return kinds.CORRUPT_ANNOTATION, "object has no <name>", _FILE_HINT, None
+            return kinds.CORRUPT_ANNOTATION, "object has no <name>", _FILE_HINT
         if box is None:
             reason = f'object "{name}": <bndbox> lacks a coordinate or one is not a usable number'
             reason += " (nan, inf, or beyond +-3.4e38)"
-            return kinds.CORRUPT_ANNOTATION, reason, _FILE_HINT, None
-        spelling = self.classes.fold(name)
-        if spelling is None:
+            return kinds.CORRUPT_ANNOTATION, reason, _FILE_HINT
+        if not self.classes.add(name):
             reason = f'class "{name}" is not in class_names; object left out'
-            return kinds.UNKNOWN_CLASS, reason, "add it to class_names or relabel it", None
-        if spelling != name:
-            reason = f'class "{name}" read as "{spelling}"'
-            return kinds.CLASS_CASE, reason, _FIX_HINT, spelling
-        return None, "", "", spelling
+            return kinds.UNKNOWN_CLASS, reason, "add it to class_names or relabel it"
+        return None, "", ""
+
+    def fold_names(self, parsed: list[_Parsed]) -> None:
+        """Replace every name by its canonical spelling (needs every file read), reporting each
+        object whose spelling changed as CLASS_CASE, in file order."""
+        for item in parsed:
+            data = None
+            for k, name in enumerate(item.names):
+                canonical = self.classes.canonical(name)
+                if canonical == name:
+                    continue
+                data = _read_bytes(item.xml_path) if data is None else data
+                index = item.positions[k]
+                reason = case_reason(name, canonical, self.classes.spellings(name))
+                line = _line_of(data, "object", index)
+                self.issues.append(
+                    Issue(kinds.CLASS_CASE, item.xml_path, reason, _FIX_HINT, index, line)
+                )
+                item.names[k] = canonical
 
     def _add(self, kind: str, path: Path, reason: str, hint: str = "", **where) -> None:
         self.issues.append(Issue(kind, Path(path), reason, hint, **where))
@@ -305,7 +309,7 @@ def read_voc(
     root: str | Path,
     split: str | None = None,
     class_names: list[str] | None = None,
-    case: str = "first",
+    case: str = "majority",
 ) -> tuple[RecordSet, list[Issue]]:
     """Read a VOC dataset into records plus the defects found on the way.
 
@@ -315,8 +319,9 @@ def read_voc(
             of ``ImageSets/Main/{split}.txt`` in the order of that file.
         class_names: the classes to keep, in id order; objects of other classes become
             UNKNOWN_CLASS issues. None discovers the classes (sorted alphabetically).
-        case: how spellings differing only in case fold: "first" keeps the first spelling seen
-            (in file order), "lower" lower-cases. With ``class_names`` the list's spelling wins.
+        case: how spellings differing only in case fold: "majority" (the spelling most objects
+            use, ties to lower case), "first" (first seen in file order) or "lower"; see
+            :mod:`.class_names`. With ``class_names`` the list's spelling wins.
 
     Returns:
         (RecordSet with ``format="voc"``, issues in file order). Files with a fatal defect
@@ -327,7 +332,7 @@ def read_voc(
             no list file for ``split``.
         ConfigError: bad ``case``, ``split`` or ``class_names``.
     """
-    classes = _ClassFolder(class_names, case)
+    classes = ClassFolder(class_names, case)
     root_path = Path(os.path.abspath(root))
     for folder in ("Annotations", "JPEGImages"):
         if not (root_path / folder).is_dir():
@@ -336,6 +341,8 @@ def read_voc(
     reader = _VocReader(VocImageIndex(root_path), classes)
     xml_paths = _annotation_paths(root_path, split, reader.issues)
     parsed = [item for item in map(reader.read, xml_paths) if item is not None]
+    reader.fold_names(parsed)
+    reader.issues = in_file_order(reader.issues, xml_paths)
     names = classes.names()
     records = _build_records(parsed, {name: index for index, name in enumerate(names)})
     record_set = RecordSet(records, names, root_path, "voc", split or "all")

@@ -113,17 +113,45 @@ def _defused_parse(data: bytes | str) -> Element:
 
 def _decode(data: bytes) -> str:
     """The text of ``data``: declared encoding first (Python's codecs), then the fallbacks."""
+    return data.decode(_codec_for(data))
+
+
+def _codec_for(data: bytes) -> str:
+    """The codec :func:`_decode` reads ``data`` with: the declared one when it decodes the bytes
+    to text expat can take, else the first fallback that does (Latin-1 maps every byte)."""
     match = _DECLARED_ENCODING.match(data[:256])
     declared = (match.group(1).decode("ascii"),) if match else ()
     for encoding in declared + _FALLBACK_ENCODINGS[:-1]:
-        try:
-            text = data.decode(encoding)
-            # UTF-7 and the escape codecs can yield lone surrogates, which expat cannot take.
-            text.encode("utf-8")
-            return text
-        except (ValueError, LookupError):  # UnicodeError is a ValueError ("punycode" raises it)
-            continue  # the next encoding is the answer to this one failing
-    return data.decode(_FALLBACK_ENCODINGS[-1])  # Latin-1 maps every byte
+        if _decodes(data, encoding):
+            return encoding
+    return _FALLBACK_ENCODINGS[-1]
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        # UTF-7 and the escape codecs can yield lone surrogates, which expat cannot take.
+        data.decode(encoding).encode("utf-8")
+    except (ValueError, LookupError):  # UnicodeError is a ValueError ("punycode" raises it)
+        return False
+    return True
+
+
+def encoding_note(data: bytes) -> str | None:
+    """What is not plain UTF-8 about an annotation file's bytes, or None: a byte-order mark, a
+    declared non-UTF-8 encoding, or bytes that are not UTF-8 (with the codec that read them)."""
+    match = _DECLARED_ENCODING.match(data[:256])
+    declared = match.group(1).decode("ascii") if match else None
+    if declared is not None and declared.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        used = _codec_for(data)
+        if used == declared:
+            return f"declares encoding {declared}; decoded with it (most tools expect UTF-8)"
+        return f"declares encoding {declared}, which does not decode it; decoded as {used}"
+    if not _decodes(data, "utf-8"):
+        said = "declares UTF-8 but is not" if declared else "is not UTF-8 and declares no encoding"
+        return f"{said}; decoded as {_codec_for(data)}"
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "starts with a UTF-8 byte-order mark; read as UTF-8"
+    return None
 
 
 def _line_of(data: bytes, tag: str, nth: int = 0) -> int | None:

@@ -251,7 +251,7 @@ def evaluate_onnx(
     """COCO mAP50-95 / mAP50 and VOC mAP50 of an ONNX model on a split, through the runtime path."""
     detector = OnnxDetector(path, conf=conf, iou=iou, max_det=max_det)
     record_set, _ = load_dataset(data, split=split, class_names=detector.class_names)
-    result = detection_metrics(record_set, onnx_detections(detector, record_set))
+    result = detection_metrics(*onnx_detections(detector, record_set))
     return {
         "mAP50-95": result["coco"]["mAP50-95"],
         "mAP50": result["coco"]["mAP50"],

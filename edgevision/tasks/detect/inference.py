@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgevision.core.image import letterbox, to_input, unletterbox_boxes
+from edgevision.core.image import detections_to_original, letterbox, to_input
 from edgevision.core.records import RecordSet
 from edgevision.core.results import Detections
 from edgevision.data.datasets.detect import DetectionDataset
@@ -27,12 +27,12 @@ def predict_batch(
 
 def to_original(detections: dict, meta: dict) -> dict:
     """One image's detections mapped from letterboxed input pixels to the original image (numpy)."""
-    boxes = detections["boxes"].float().cpu().numpy()
-    return {
-        "boxes": unletterbox_boxes(boxes, meta["ratio"], meta["pad"], meta["orig_hw"]),
+    found = {
+        "boxes": detections["boxes"].float().cpu().numpy(),
         "scores": detections["scores"].float().cpu().numpy(),
         "classes": detections["classes"].cpu().numpy().astype(np.int64),
     }
+    return detections_to_original(found, meta["ratio"], meta["pad"], meta["orig_hw"])
 
 
 @torch.no_grad()

@@ -167,12 +167,12 @@ def data_summary(task: DetectionTask, train_set: RecordSet, train_issues: list[I
         i.object_index is not None and i.kind in (kinds.UNKNOWN_CLASS, kinds.CORRUPT_ANNOTATION)
         for i in train_issues
     )
-    in_skipped = (
-        usage["objects_annotated"] - report["zero_area"] - report["crowd"] - usage["objects_used"]
-    )
+    dropped = report["zero_area"] + report["degenerate"] + report["crowd"]
+    in_skipped = usage["objects_annotated"] - dropped - usage["objects_used"]
     unused = {
         "in skipped images": in_skipped,
         "zero area": report["zero_area"],
+        "1 px wide or high": report["degenerate"],
         "crowd": report["crowd"],
         "unknown class or malformed": by_reader,
     }

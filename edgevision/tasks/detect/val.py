@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from edgevision.core.errors import DataError
 from edgevision.core.fileio import atomic_write_text
 from edgevision.core.image import read_image
 from edgevision.core.issues import summarize_issues
@@ -42,7 +43,7 @@ def _detections(loaded: LoadedModel, record_set: RecordSet, options: ValOptions)
         session = loaded.model.configure(
             conf=options.conf, iou=options.iou, max_det=options.max_det, imgsz=options.imgsz
         )
-        return record_set, onnx_detections(session, record_set)
+        return onnx_detections(session, record_set)
     from edgevision.engine.run import select_device  # PyTorch weights need PyTorch
     from edgevision.tasks.detect.inference import infer_record_set
 
@@ -60,13 +61,47 @@ def _detections(loaded: LoadedModel, record_set: RecordSet, options: ValOptions)
     )
 
 
-def onnx_detections(session, record_set: RecordSet) -> list[dict]:
-    """Detections of an ``OnnxDetector`` for every record, in original pixels."""
-    detections = []
+def onnx_detections(session, record_set: RecordSet) -> tuple[RecordSet, list[dict]]:
+    """Detections of an ``OnnxDetector`` in original pixels, for every readable record.
+
+    Returns:
+        (the records evaluated, their detections). An unreadable image is named once and left
+        out with its ground truth, as the PyTorch path's loader does.
+    """
+    kept, detections = [], []
     for record in record_set.records:
-        found = session.predict_images([read_image(record.image_path)], [str(record.image_path)])[0]
+        try:
+            image = read_image(record.image_path)
+        except DataError as e:
+            print(f"skipped: {e}")
+            continue
+        found = session.predict_images([image], [str(record.image_path)])[0]
+        kept.append(record)
         detections.append({"boxes": found.boxes, "scores": found.scores, "classes": found.classes})
-    return detections
+    if not kept and record_set.records:
+        raise DataError(
+            record_set.root, "no readable image in the split", "run edgevision data check"
+        )
+    return record_set.with_records(kept), detections
+
+
+def _per_class(result: dict, record_set: RecordSet) -> list[dict]:
+    """One row per class (None where a class has no ground truth), for reports and scripts."""
+    coco, voc = result["coco"], result["voc"]
+
+    def number(value: float) -> float | None:
+        return None if math.isnan(value) else float(value)
+
+    return [
+        {
+            "class": name,
+            "num_gt": int(coco["num_gt"][k]),
+            "ap50_95": number(coco["per_class_ap50_95"][k]),
+            "ap50": number(coco["per_class_ap50"][k]),
+            "voc_ap50": number(voc["ap"][k]),
+        }
+        for k, name in enumerate(record_set.class_names)
+    ]
 
 
 def write_report(
@@ -88,4 +123,7 @@ def write_report(
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
     atomic_write_text(run_dir / "metrics.json", json.dumps(clean, indent=2))
     atomic_write_text(run_dir / "metrics.txt", result["text"] + "\n")
+    atomic_write_text(
+        run_dir / "per_class.json", json.dumps(_per_class(result, record_set), indent=2)
+    )
     return {"metrics": summary, "text": result["text"], "run_dir": str(run_dir)}

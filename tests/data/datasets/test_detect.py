@@ -58,26 +58,32 @@ def test_sanitize_counts_and_fixes(tmp_path):
             [10, 10, 10, 30],
             [width + 1, 0, width + 9, 9],
             [1, 1, 9, 9],
+            [30, 30, 31, 60],
+            [30, 30, 60, 31.5],
         ],
         np.float32,
-    )  # swapped, out of image, zero width, fully outside, crowd
-    record.labels = np.zeros(5, np.int64)
-    record.difficult, record.iscrowd = np.zeros(5, bool), np.array([0, 0, 0, 0, 1], bool)
+    )  # swapped, out of image, zero width, fully outside, crowd, 1 px wide, 1.5 px high
+    record.labels = np.zeros(7, np.int64)
+    record.difficult = np.zeros(7, bool)
+    record.iscrowd = np.array([0, 0, 0, 0, 1, 0, 0], bool)
     missing = ImageRecord(tmp_path / "missing.png", 10, 10, [[0, 0, 5, 5]], [0])
     cleaned, report = sanitize_records(record_set.with_records([*record_set.records, missing]))
     assert report == {
         "images": 3,
         "images_skipped": 1,
-        "objects_annotated": 7,
-        "objects_used": 3,
+        "objects_annotated": 9,
+        "objects_used": 4,
         "swapped": 1,
         "clipped": 2,
         "zero_area": 2,
+        "degenerate": 1,  # the stray click; 1.5 px is small but a box
         "crowd": 1,
         "keypoints_hidden": 0,
     }
     assert len(cleaned) == 2
-    np.testing.assert_array_equal(cleaned.records[0].boxes, [[10, 5, 50, 40], [0, 0, 20, 20]])
+    np.testing.assert_array_equal(
+        cleaned.records[0].boxes, [[10, 5, 50, 40], [0, 0, 20, 20], [30, 30, 60, 31.5]]
+    )
     assert record.boxes[0, 0] == 50  # the input record is left as annotated
 
 

@@ -169,17 +169,20 @@ def test_clean_dataset_needs_no_changes(tmp_path):
     assert hash_tree(clean) == before
 
 
-def test_declared_encoding_is_kept(tmp_path):
+def test_non_utf8_files_are_rewritten_as_utf8(tmp_path):
+    # The reader decodes GBK right; the fix writes the normalised form every tool reads.
     clean = make_clean_voc(tmp_path / "voc")
     path = clean / "Annotations" / f"{stem(3)}.xml"
     text = path.read_text().replace("<pose>Unspecified</pose>", "<pose>左侧</pose>")
     text = text.replace("</width>", ".0</width>")
     path.write_bytes(('<?xml version="1.0" encoding="GBK"?>\n' + text).encode("gbk"))
-    fix_dataset(clean, in_place=True)
+    report = fix_dataset(clean, in_place=True)
     data = path.read_bytes()
-    assert data.startswith(b"<?xml version='1.0' encoding='GBK'?>")
-    assert "<pose>左侧</pose>" in data.decode("gbk")
+    assert data.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
+    assert "<pose>左侧</pose>" in data.decode("utf-8")
     assert parse_voc_xml(path).findtext("size/width").isdigit()
+    assert {c.kind for c in report.changes} == {kinds.FLOAT_SIZE, kinds.XML_ENCODING}
+    assert kinds.XML_ENCODING not in check_dataset(clean).summary()
 
 
 def test_bad_targets_are_refused(dirty_voc, tmp_path):

@@ -206,8 +206,14 @@ def test_filename_resolution(tmp_path, filename, on_disk):
         tmp_path / "voc", {"0001": annotation(obj(), filename=filename)}, images=[on_disk]
     )
     records, issues = read_voc(root)
-    assert issues == []
     assert records.records[0].image_path == root.absolute() / "JPEGImages" / on_disk
+    # Read either way; listed (info) when <filename> does not name the file, since tools that
+    # trust <filename> would not find the image.
+    named = filename is not None and filename.strip().replace("\\", "/").split("/")[-1] == on_disk
+    expected = [] if named else [(kinds.FILENAME_MISMATCH, "info")]
+    assert [(i.kind, i.severity) for i in issues] == expected
+    if not named:
+        assert issues[0].reason.endswith(f"read {on_disk}") and on_disk in issues[0].hint
 
 
 def test_voc_image_for_matches_the_reader(tmp_path):
@@ -230,11 +236,12 @@ def test_whitespace_around_values_and_names(tmp_path):
     spaced = obj("\n   car  \t", box=(" 1 ", "\n2", "3 ", " 4"), difficult=" 1 ")
     records, issues = read_voc(make_voc(tmp_path / "voc", {"0001": annotation(spaced, size=size)}))
     record = records.records[0]
-    assert (
-        issues == []
-        and records.class_names == ["car"]
-        and (record.width, record.height) == (640, 480)
-    )
+    assert records.class_names == ["car"] and (record.width, record.height) == (640, 480)
+    # Read as "car", and listed (info): other tools keep the spaces and see another class.
+    assert [(i.kind, i.severity, i.object_index) for i in issues] == [
+        (kinds.CLASS_WHITESPACE, "info", 0)
+    ]
+    assert 'read as "car"' in issues[0].reason and "'\\n   car  \\t'" in issues[0].reason
     np.testing.assert_array_equal(record.boxes, [[0, 1, 3, 4]])
     assert record.difficult.tolist() == [True]
 
@@ -383,21 +390,36 @@ def test_relative_paths_that_stay_inside_the_root_are_accepted(tmp_path, inside)
 
 
 @pytest.mark.parametrize(
-    ("prolog", "encoding"),
+    ("prolog", "encoding", "note"),
     [
-        ('<?xml version="1.0" encoding="GBK"?>\n', "gbk"),
-        ("", "gbk"),  # undeclared GBK bytes
-        ('<?xml version="1.0" encoding="utf-8"?>\n', "gbk"),  # mislabelled
-        ('<?xml version="1.0" encoding="ISO-8859-1"?>\n', "latin-1"),
-        ("\ufeff", "utf-8"),  # BOM
-        ("\ufeff<?xml version='1.0' encoding='UTF-8'?>", "utf-8"),
+        ('<?xml version="1.0" encoding="GBK"?>\n', "gbk", "declares encoding GBK"),
+        ("", "gbk", "is not UTF-8 and declares no encoding; decoded as gb18030"),
+        (
+            '<?xml version="1.0" encoding="utf-8"?>\n',
+            "gbk",
+            "declares UTF-8 but is not; decoded as gb18030",
+        ),  # mislabelled
+        (
+            '<?xml version="1.0" encoding="ISO-8859-1"?>\n',
+            "latin-1",
+            "declares encoding ISO-8859-1",
+        ),
+        ("", "cp1252", "is not UTF-8 and declares no encoding; decoded as latin-1"),
+        ("\ufeff", "utf-8", "starts with a UTF-8 byte-order mark"),  # BOM
+        ("\ufeff<?xml version='1.0' encoding='UTF-8'?>", "utf-8", "byte-order mark"),
+        ('<?xml version="1.0" encoding="UTF-8"?>\n', "utf-8", None),
     ],
 )
-def test_encodings(tmp_path, prolog, encoding):
+def test_encodings(tmp_path, prolog, encoding, note):
     name = "汽车" if encoding == "gbk" else "café"
     data = (prolog + annotation(obj(name))).encode(encoding)
     records, issues = read_voc(make_voc(tmp_path / "voc", {"0001": data}))
-    assert issues == [] and records.class_names == [name]
+    assert records.class_names == [name]
+    # Read right, and named (info) so the user knows which files other tools may misread.
+    assert [(i.kind, i.severity) for i in issues] == (
+        [] if note is None else [(kinds.XML_ENCODING, "info")]
+    )
+    assert note is None or note in issues[0].reason
     assert (
         parse_voc_xml(tmp_path / "voc" / "Annotations" / "0001.xml").findtext("object/name") == name
     )

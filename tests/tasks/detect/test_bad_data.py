@@ -28,6 +28,7 @@ from tests.data.doctor.test_check import make_dirty_voc, stem
 TRUNCATED, EMPTY_FILE, EXIF_TURNED = 12, 13, 15  # images of make_dirty_voc (see DEFECTS)
 UNUSABLE_ANNOTATIONS = (8, 9, 10)  # corrupt XML, empty XML, image missing: reader issues
 ODD_FORMATS = {17: "grey.png", 18: "rgba.png", 19: "16bit.png", 20: "cmyk.jpg"}
+STRAY_CLICK, PNG_AS_JPG = 21, 22  # xmin == xmax on the first object; PNG bytes under .jpg
 
 
 def _write_odd_format(root: Path, index: int, kind: str) -> Path:
@@ -58,11 +59,22 @@ def dirty(tmp_path_factory) -> Path:
     root = make_dirty_voc(clean, base / "dirty")
     for index, kind in ODD_FORMATS.items():
         _write_odd_format(root, index, kind)
+    xml = root / "Annotations" / f"{stem(STRAY_CLICK)}.xml"
+    text = xml.read_text()
+    xml.write_text(
+        re.sub(r"<xmax>\d+</xmax>", f"<xmax>{_first(text, 'xmin')}</xmax>", text, count=1)
+    )
+    jpg = root / "JPEGImages" / f"{stem(PNG_AS_JPG)}.jpg"
+    jpg.write_bytes(cv2.imencode(".png", cv2.imread(str(jpg)))[1].tobytes())
     # A class list makes "airplane" (image 5) an unknown class rather than a new one.
     (root / "data.yaml").write_text(
         yaml.safe_dump({"format": "voc", "path": ".", "names": list(CLASS_NAMES)})
     )
     return root
+
+
+def _first(text: str, tag: str) -> str:
+    return text.split(f"<{tag}>")[1].split(f"</{tag}>")[0]
 
 
 def _image_path(root: Path, xml_path: Path) -> Path | None:
@@ -112,7 +124,8 @@ def expected_objects(root: Path, usable=_header_size) -> tuple[int, int]:
             box = [float(obj.find("bndbox").findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax")]
             x0, x1 = sorted((min(max(box[0] - 1, 0), size[0]), min(max(box[2], 0), size[0])))
             y0, y1 = sorted((min(max(box[1] - 1, 0), size[1]), min(max(box[3], 0), size[1])))
-            used += obj.findtext("name").lower() in known and x1 > x0 and y1 > y0
+            # More than a pixel each way: a 1-px box is a click without a drag, never trained.
+            used += obj.findtext("name").lower() in known and x1 - x0 > 1 and y1 - y0 > 1
     return used, annotated
 
 
@@ -205,3 +218,5 @@ def test_training_on_every_defect_completes_and_reports_once(dirty, tmp_path, ca
     assert "EXIF orientation ignored for 1 image(s)" in out
     for index, kind in ODD_FORMATS.items():
         assert f"{stem(index)}{Path(kind).suffix}" not in out  # decoded fine: never listed
+    assert f"{stem(PNG_AS_JPG)}.jpg" not in out  # PNG bytes named .jpg: an image, not skipped
+    assert re.search(r"objects used \(not used: [^)]*\b1 1 px wide or high\b", out), out
