@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/edgevision demo --project runs --name demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -ra tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check edgevision tests benchmarks examples

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgevision import tasks
+from edgevision.analysis.report import write_run_report
 from edgevision.bench import bench as run_bench
 from edgevision.bench import cached_latency
 from edgevision.config import TrainConfig
@@ -33,7 +34,7 @@ from edgevision.data.stats import dataset_stats, format_stats, save_stats
 from edgevision.data.synth import TASKS as SYNTH_TASKS
 from edgevision.data.synth import synthesize
 from edgevision.engine.run_dir import prepare_run_dir
-from edgevision.tasks.base import ExportOptions, PredictOptions, ValOptions
+from edgevision.tasks.base import AnalyzeOptions, ExportOptions, PredictOptions, ValOptions
 from edgevision.tasks.predict import predict_source
 
 __all__ = [
@@ -148,6 +149,57 @@ def predict(
     return predict_source(tasks.get_task(loaded.task), loaded, source, options)
 
 
+def analyze(
+    weights: str,
+    data: str,
+    split: str = "val",
+    folds: int = 0,
+    fold_epochs: int = 0,
+    review_conf: float = 0.5,
+    batch: int = 16,
+    imgsz: int = 0,
+    conf: float = 0.001,
+    iou: float = 0.6,
+    max_det: int = 300,
+    device: str = "",
+    workers: int = 2,
+    project: str = "runs/analyze",
+    name: str = "exp",
+    exist_ok: bool = False,
+) -> dict:
+    """``analyze``: ``val``'s metrics, where the AP is lost (TIDE error types), a ranked review of
+    likely wrong labels and ``report.html``, in one run folder; the data is never edited.
+    ``folds >= 2`` judges labels with out-of-fold models trained here."""
+    options = AnalyzeOptions(
+        val=ValOptions(
+            split=split,
+            batch=batch,
+            imgsz=imgsz,
+            conf=conf,
+            iou=iou,
+            max_det=max_det,
+            device=device,
+            workers=workers,
+            project=project,
+            name=name,
+            exist_ok=exist_ok,
+        ),
+        folds=folds,
+        review_conf=review_conf,
+        fold_epochs=fold_epochs,
+    )
+    loaded = load_model(weights)
+    spec = tasks.get_task(loaded.task)
+    if spec.analyze is None:
+        raise ConfigError(f"analyze supports detection weights; {weights} is a {loaded.task} model")
+    return spec.analyze(loaded, data, options)
+
+
+def report(run_dir: str, title: str = "") -> Path:
+    """``report``: (re)write ``run_dir/report.html``, one self-contained page of the run."""
+    return write_run_report(run_dir, title or None)
+
+
 def export(
     weights: str,
     format: str = "onnx",
@@ -240,9 +292,13 @@ def data_check(
     in_place: bool = False,
     workers: int = 2,
     json_path: str = "",
+    apply_review: str = "",
 ) -> tuple[int, str]:
-    """The data doctor. Returns (exit code: 0 clean, 1 defects remain; report text)."""
-    return run_check(data, deep, fix, out, in_place, workers, json_path)
+    """The data doctor. Returns (exit code: 0 clean, 1 defects remain; report text).
+
+    ``apply_review``: a ``label_review.csv`` from ``analyze``; its rows marked accept=yes are
+    applied to a copy (``out``) or in place with backups."""
+    return run_check(data, deep, fix, out, in_place, workers, json_path, apply_review)
 
 
 def data_stats(

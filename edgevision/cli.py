@@ -80,6 +80,34 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_analyze(args) -> int:
+    result = api.analyze(
+        args.weights,
+        args.data,
+        split=args.split,
+        folds=args.folds,
+        fold_epochs=args.fold_epochs,
+        review_conf=args.review_conf,
+        batch=args.batch,
+        imgsz=args.imgsz,
+        conf=args.conf,
+        iou=args.iou,
+        max_det=args.max_det,
+        device=args.device,
+        workers=args.workers,
+        project=args.project,
+        name=args.name,
+        exist_ok=args.exist_ok,
+    )
+    print(result["text"])
+    return 0
+
+
+def _cmd_report(args) -> int:
+    print(f"report written to {api.report(args.run_dir, title=args.title)}")
+    return 0
+
+
 def _cmd_models(args) -> int:
     rows = api.list_models(task=args.task)
     print(
@@ -148,6 +176,7 @@ def _cmd_data_check(args) -> int:
         in_place=args.in_place,
         workers=args.workers,
         json_path=args.json,
+        apply_review=args.apply_review,
     )
     print(text)
     return code
@@ -226,6 +255,14 @@ def _add_data_commands(commands) -> None:
     )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", default="", help="also write the report as JSON to this file")
+    p.add_argument(
+        "--apply-review",
+        dest="apply_review",
+        default="",
+        metavar="FILE",
+        help="apply the rows marked accept=yes of an analyze label_review.csv "
+        "(with --out DIR or --in-place)",
+    )
     p.set_defaults(handler=_cmd_data_check)
 
     p = sub.add_parser("stats", help="class counts, box sizes, COCO small/medium/large, plots")
@@ -302,6 +339,35 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(handler=_cmd_val)
+
+    p = commands.add_parser(
+        "analyze", help="where the AP is lost, which labels look wrong, and report.html"
+    )
+    p.add_argument("--weights", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="val", choices=["train", "val", "test"])
+    p.add_argument(
+        "--folds", type=int, default=0, help="K >= 2: judge labels with out-of-fold models"
+    )
+    p.add_argument(
+        "--fold-epochs", dest="fold_epochs", type=int, default=0, help="0 = the weights' epochs"
+    )
+    p.add_argument(
+        "--review-conf",
+        dest="review_conf",
+        type=float,
+        default=0.5,
+        help="detections this confident can suggest a label change",
+    )
+    _add_inference_flags(p, conf=0.001, iou=0.6, project="runs/analyze")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(handler=_cmd_analyze)
+
+    p = commands.add_parser("report", help="(re)write a run folder's self-contained report.html")
+    p.add_argument("run_dir")
+    p.add_argument("--title", default="")
+    p.set_defaults(handler=_cmd_report)
 
     p = commands.add_parser(
         "predict", help="run .pt or .onnx weights on images, folders, globs, videos"

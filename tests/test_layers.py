@@ -23,6 +23,8 @@ ALLOWED: dict[str, set[str]] = {
     "losses": {"core", "ops", "models", "assign"},
     "eval": {"core", "ops", "data.formats"},  # COCO image ids come from the COCO reader
     "viz": {"core", "eval"},
+    # Error breakdown, label noise, the HTML report: read records, detections and run folders.
+    "analysis": {"core", "ops", "data", "eval", "viz"},
     "runtime": {"core"},
     "engine": {"core", "config", "viz"},
     "export": {"core", "ops", "runtime", "models"},
@@ -40,16 +42,28 @@ ALLOWED: dict[str, set[str]] = {
         "runtime",
         "engine",
         "export",
+        "analysis",
     },  # fmt: skip
     "bench": {"core", "config", "data", "models", "runtime", "engine", "export", "tasks"},
-    "api": {"core", "config", "data", "models", "runtime", "engine", "export", "tasks", "bench"},
+    "api": {
+        "core",
+        "config",
+        "data",
+        "models",
+        "runtime",
+        "engine",
+        "export",
+        "tasks",
+        "bench",
+        "analysis",
+    },  # fmt: skip
     "demo": {"core", "data", "viz", "tasks", "api"},
     "cli": {"core", "config", "api", "demo"},
     "__main__": {"cli"},
     "": {"core", "api", "tasks"},  # the package face: lazy names only
 }
 # Modules that must never import torch, not even inside a function: they run on a device.
-NEVER_TORCH = ("core", "runtime", "tools")
+NEVER_TORCH = ("core", "runtime", "tools", "analysis")
 # Modules whose import must not import torch (a function may, on the PyTorch-only path): the data
 # commands, val / predict / bench of an .onnx, and the package face run where torch is absent.
 TORCH_FREE_IMPORT = (
@@ -58,7 +72,8 @@ TORCH_FREE_IMPORT = (
     "data.stats", "engine.run_dir", "engine.task", "export.onnx", "export.quantize",
     "tasks", "tasks.base", "tasks.load",
     "tasks.predict", "tasks.detect", "tasks.detect.val", "tasks.detect.predict",
-    "tasks.classify", "tasks.classify.val", "tasks.classify.predict",
+    "tasks.classify", "tasks.classify.val", "tasks.classify.predict", "tasks.detect.analyze",
+    "analysis", "data.doctor.apply_review",
 )  # fmt: skip
 
 

@@ -9,6 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _mode_for(path: Path) -> int:
+    """The mode the file would have if written in place: the existing file's (a fixed annotation
+    keeps its permissions), else what ``open()`` gives under the umask. ``mkstemp`` makes 0600,
+    which would leave reports and predictions readable by their owner alone."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)``, fsync, then rename over ``path`` (same directory, so it is atomic).
 
@@ -23,6 +35,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, _mode_for(path))
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

@@ -33,11 +33,23 @@ EXIF_ROTATION = "exif_rotation"  # EXIF orientation would rotate the pixels rela
 PATH_ESCAPE = "path_escape"  # file name resolves outside the dataset root: refused
 BAD_KEYPOINTS = "bad_keypoints"
 DEGENERATE_BOX = "degenerate_box"  # 1 px wide or high (a click without a drag): drop
+# Keypoints (pose): per point, per object, per file and per dataset schema.
+KEYPOINT_VISIBILITY = "keypoint_visibility"  # v not in {0, 1, 2}
+KEYPOINT_UNLABELLED_XY = "keypoint_unlabelled_xy"  # v = 0 but x, y not (0, 0)
+KEYPOINT_OUTSIDE = "keypoint_outside"  # labelled point outside the image
+KEYPOINT_FAR_FROM_BOX = "keypoint_far_from_box"  # > 50% of the box size beyond its box
+NUM_KEYPOINTS_MISMATCH = "num_keypoints_mismatch"  # COCO num_keypoints != labelled points
+KEYPOINT_COUNT = "keypoint_count"  # K differs between files, or from kpt_shape / the names
+BAD_FLIP_IDX = "bad_flip_idx"  # not a permutation of 0..K-1, or not its own inverse
+BAD_SKELETON = "bad_skeleton"  # an edge names a keypoint that does not exist
+BAD_KPT_NAMES = "bad_kpt_names"  # kpt_names not a list of K strings
+BAD_KPT_SIGMAS = "bad_kpt_sigmas"  # kpt_oks_sigmas not K positive numbers
 # Read correctly, but worth knowing (other tools may not be as tolerant); --fix normalises them.
 IMAGE_SUFFIX = "image_suffix"  # PNG bytes in a .jpg: decoded by content
 CLASS_WHITESPACE = "class_whitespace"  # "car " read as "car"
 XML_ENCODING = "xml_encoding"  # not plain UTF-8 (BOM, GBK, cp1252 ...): decoded, named
 FILENAME_MISMATCH = "filename_mismatch"  # <filename> differs from the image file used
+FILENAME_OTHER_IMAGE = "filename_other_image"  # names another image while its own one exists
 
 # What each kind does to the data when repaired; "info" kinds change nothing.
 SEVERITY = {
@@ -48,7 +60,10 @@ SEVERITY = {
     FILENAME_MISMATCH: "info",
     MISSING_SIZE: "warning",
     CLASS_CASE: "warning",
+    FILENAME_OTHER_IMAGE: "warning",
     FLOAT_SIZE: "warning",
+    KEYPOINT_UNLABELLED_XY: "warning",  # harmless for training (v = 0 is ignored), but suspect
+    NUM_KEYPOINTS_MISMATCH: "warning",  # only other COCO tools read it; edgevision recounts
 }
 
 

@@ -287,3 +287,72 @@ def _count_gt(gt: dict, num_classes: int) -> list[int]:
         if not annotation["iscrowd"]:
             counts[annotation["category_id"] - 1] += 1
     return counts
+
+
+AREA_NAMES = ("all", "small", "medium", "large")  # COCOeval's areaRng order: < 32², < 96², rest
+
+
+def coco_precision(
+    record_set: RecordSet,
+    detections: Sequence[Mapping],
+    backend: str = "auto",
+    difficult: str = "ignore",
+    iou_thresholds: Sequence[float] | None = None,
+) -> dict:
+    """COCOeval's accumulated precision per IoU threshold, class and area (100 detections).
+
+    For analyses that need AP at one IoU threshold (mAP50-95 is the mean of ten) or per area,
+    which :func:`coco_evaluate` summarises away. COCOeval matches each threshold on its own, so
+    asking for a subset of thresholds gives the same numbers as the default ten, only faster.
+
+    Args:
+        record_set: ground truth.
+        detections: one ``{"boxes", "scores", "classes"}`` mapping per record (original pixels).
+        backend: as in :func:`coco_evaluate`.
+        difficult: as in :func:`coco_evaluate`.
+        iou_thresholds: thresholds to evaluate; COCO's 0.50:0.05:0.95 when None.
+
+    Returns:
+        ``precision`` (T, R, K, 4) interpolated precision at ``recall_thresholds`` (R,), -1 where
+        class ``k`` has no (non-crowd) object in that area; the mean over R is the AP.
+        ``iou_thresholds`` (T,), ``areas`` (:data:`AREA_NAMES`) and ``backend``.
+    """
+    name = resolve_backend(backend)
+    gt = records_to_coco_gt(record_set, difficult)
+    results = detections_to_coco(record_set, detections, [image["id"] for image in gt["images"]])
+    evaluator = _accumulated(name, gt, results, iou_thresholds)
+    return {
+        "precision": np.asarray(evaluator.eval["precision"], dtype=np.float64)[..., -1],
+        "recall_thresholds": np.asarray(evaluator.params.recThrs, dtype=np.float64),
+        "iou_thresholds": np.asarray(evaluator.params.iouThrs, dtype=np.float64),
+        "areas": AREA_NAMES,
+        "backend": name,
+    }
+
+
+def _accumulated(name: str, gt: dict, results: list[dict], iou_thresholds):
+    """An evaluator after evaluate() and accumulate(), at maxDets 100 only (no summary)."""
+    if name == "faster_coco_eval":
+        from faster_coco_eval import COCO, COCOeval_faster
+
+        coco_gt = COCO(gt)
+        evaluator = COCOeval_faster(
+            coco_gt, coco_gt.loadRes(results), "bbox", print_function=_discard
+        )
+    else:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress to stdout
+            coco_gt = COCO()
+            coco_gt.dataset = gt
+            coco_gt.createIndex()
+            coco_dt = coco_gt.loadRes(results) if results else _empty_results(coco_gt)
+        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
+    if iou_thresholds is not None:
+        evaluator.params.iouThrs = np.asarray(iou_thresholds, dtype=np.float64).reshape(-1)
+    evaluator.params.maxDets = [100]  # the setting of every AP; 1 and 10 only feed AR1 / AR10
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator.evaluate()
+        evaluator.accumulate()
+    return evaluator

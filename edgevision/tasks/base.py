@@ -38,6 +38,16 @@ class ValOptions:
 
 
 @dataclass
+class AnalyzeOptions:
+    """``edgevision analyze`` settings: ``val``'s, plus the label-review ones."""
+
+    val: ValOptions = field(default_factory=ValOptions)  # split, thresholds, output folder
+    folds: int = 0  # >= 2: out-of-fold predictions from K models trained on the other folds
+    review_conf: float = 0.5  # detections at least this confident can suggest a label change
+    fold_epochs: int = 0  # epochs per fold model; 0 = the weights' own training epochs
+
+
+@dataclass
 class PredictOptions:
     """``edgevision predict`` settings (the task uses those that apply to it)."""
 
@@ -129,3 +139,4 @@ class TaskSpec:
     write_predictions: Callable  # (results, run_dir, PredictOptions) -> files written
     export: Callable  # (LoadedModel, ExportOptions) -> report dict with "path" and "text"
     write_onnx: Callable  # (model, meta, path, imgsz) -> path: fused FP32 graph, unchecked (bench)
+    analyze: Callable | None = None  # (LoadedModel, data, AnalyzeOptions) -> report; None: n/a

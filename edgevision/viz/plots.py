@@ -1,4 +1,5 @@
-"""Evaluation plots: per-class precision/recall curves and the confusion matrix.
+"""Evaluation plots: per-class precision/recall curves and the confusion matrix; curves and bars
+as in-memory PNGs for self-contained pages (``figure_png``).
 
 Figures are built with ``matplotlib.figure.Figure`` on an explicit Agg canvas instead of pyplot:
 no global backend switch, no figure registry to leak, safe on a headless server and in threads.
@@ -8,7 +9,8 @@ written atomically (never a half-written file).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +112,61 @@ def _annotate_cells(axes, values: np.ndarray, normalize: bool) -> None:
         text = f"{value:.2f}" if normalize else f"{int(value)}"
         color = "white" if value > threshold else "black"
         axes.text(col, row, text, ha="center", va="center", fontsize="x-small", color=color)
+
+
+def figure_png(figure) -> bytes:
+    """A figure as PNG bytes, for embedding in a page instead of writing a file."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def plot_curves(
+    x: Sequence[float], series: Mapping[str, Sequence[float]], title: str, xlabel: str = "epoch"
+) -> bytes:
+    """Small multiples, one panel per series against ``x``, as PNG bytes.
+
+    Args:
+        x: (N,) positions shared by every series (the epoch of each ``results.csv`` row).
+        series: name -> (N,) values; NaN marks a row where the value was not logged (a
+            validation metric under ``val_interval`` > 1) and is left out of that panel.
+        title: figure title.
+        xlabel: label of the x axis.
+
+    Returns:
+        The PNG; one row holds up to four panels.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    if not series:
+        raise ValueError("plot_curves needs at least one series")
+    columns = min(4, len(series))
+    rows = -(-len(series) // columns)
+    figure = _new_figure(3.2 * columns, 2.4 * rows + 0.4)
+    figure.suptitle(title)
+    x_values = np.asarray(x, dtype=np.float64)
+    for index, (name, values) in enumerate(series.items()):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        y_values = np.asarray(values, dtype=np.float64)
+        logged = np.isfinite(y_values)
+        axes.plot(x_values[logged], y_values[logged], marker=".", linewidth=1.2)
+        axes.set_title(name, fontsize=9, parse_math=False)  # names come from files: "$" is text
+        axes.set_xlabel(xlabel, fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.grid(alpha=0.3)
+        if np.all(x_values == np.round(x_values)):
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    return figure_png(figure)
+
+
+def plot_bars(labels: Sequence[str], values: Sequence[float], title: str, xlabel: str) -> bytes:
+    """Horizontal bars, first label on top, as PNG bytes (e.g. the AP gained per fixed error)."""
+    figure = _new_figure(6.5, 0.9 + 0.32 * max(len(labels), 1))
+    axes = figure.add_subplot()
+    positions = np.arange(len(labels))
+    axes.barh(positions, np.nan_to_num(np.asarray(values, dtype=np.float64)), color="#4c72b0")
+    axes.set_yticks(positions, list(labels), fontsize="small", parse_math=False)
+    axes.invert_yaxis()
+    axes.set(xlabel=xlabel, title=title)
+    axes.grid(axis="x", alpha=0.3)
+    return figure_png(figure)

@@ -89,7 +89,7 @@ def test_strict_stops_at_the_first_unreadable_file(odd_folder, release_checkpoin
     with pytest.raises(DataError, match="empty.jpg"):  # the first of the sorted bad files
         api.predict(str(release_checkpoints["detect"]), str(odd_folder), save=False, strict=True)
     argv = ["predict", "--weights", str(release_checkpoints["detect"]), "--source"]
-    argv += [str(odd_folder), "--strict", "--no-save"]
+    argv += [str(odd_folder), "--strict", "--no-save", "--project", str(tmp_path)]
     assert cli.main(argv) == 1
 
 

@@ -7,6 +7,7 @@ import json
 
 from edgevision.core.errors import ConfigError
 from edgevision.core.fileio import atomic_write_text
+from edgevision.data.doctor.apply_review import apply_review
 from edgevision.data.doctor.check import check_dataset
 from edgevision.data.doctor.classify import check_classification
 from edgevision.data.doctor.fix import fix_dataset
@@ -21,11 +22,16 @@ def run_check(
     in_place: bool = False,
     workers: int = 2,
     json_path: str = "",
+    apply_review: str = "",
 ) -> tuple[int, str]:
-    """Check ``data`` (and repair it with ``fix``). Returns (exit code: 0 clean, 1 defects remain;
-    report text); with ``json_path`` the report is also written as JSON."""
-    if (out or in_place) and not fix:
-        raise ConfigError("--out/--in-place only apply with --fix")
+    """Check ``data`` (and repair it with ``fix``, or apply the accepted rows of a label review
+    with ``apply_review``). Returns (exit code: 0 clean, 1 defects remain; report text); with
+    ``json_path`` the report is also written as JSON."""
+    if (out or in_place) and not (fix or apply_review):
+        raise ConfigError("--out/--in-place only apply with --fix or --apply-review")
+    if fix and apply_review:
+        # The fix drops objects, which shifts the object numbers the review list names.
+        raise ConfigError("use --fix and --apply-review one after the other, not together")
     if is_classification_data(data):
         if fix:
             raise ConfigError(
@@ -36,6 +42,8 @@ def run_check(
         payload, text, code = {"check": report.to_json()}, report.format_text(), report.exit_code
     elif fix:
         payload, text, code = _check_and_fix(data, deep, out, in_place, workers)
+    elif apply_review:
+        payload, text, code = _apply_review(data, apply_review, deep, out, in_place, workers)
     else:
         report = check_dataset(data, deep=deep, workers=workers)
         payload, text, code = {"check": report.to_json()}, report.format_text(), report.exit_code
@@ -60,3 +68,12 @@ def _check_and_fix(data: str, deep: bool, out: str, in_place: bool, workers: int
     )
     payload = {"check": report.to_json(), "fix": fixed.to_json(), "after_fix": after.to_json()}
     return payload, text, after.exit_code
+
+
+def _apply_review(data: str, review: str, deep: bool, out: str, in_place: bool, workers: int):
+    if not (out or in_place):
+        raise ConfigError("--apply-review needs --out DIR (a copy) or --in-place (.bak backups)")
+    applied = apply_review(data, review, out=out or None, in_place=in_place, workers=workers)
+    after = check_dataset(applied.data, deep=deep, workers=workers)
+    text = f"{applied.format_text()}\n\nafter applying the review:\n{after.format_text()}"
+    return {"apply_review": applied.to_json(), "after": after.to_json()}, text, after.exit_code

@@ -179,15 +179,27 @@ class _VocReader:
         return _Parsed(xml_path, image_path, *size, boxes, names, difficult, extra, positions)
 
     def _note_filename(self, annotation: Element, image_path: str, data: bytes, xml_path) -> None:
-        """FILENAME_MISMATCH (info) when ``<filename>`` does not name the image file used."""
+        """FILENAME_MISMATCH (info) when ``<filename>`` does not name the image file used;
+        FILENAME_OTHER_IMAGE (warning) when it names another image while the one named like the
+        annotation exists: then these boxes may describe the wrong picture."""
         written = annotation.findtext("filename") or ""
         used = os.path.basename(image_path)
+        own = self.images._find(Path(xml_path).stem)
+        line = _line_of(data, "filename")
+        if own is not None and own != used:
+            reason = (
+                f'<filename> "{written.strip()}" names another image of the set, while {own} '
+                f"(named like this annotation) exists; read {used}"
+            )
+            hint = "check which image these boxes describe and correct <filename>"
+            self._add(kinds.FILENAME_OTHER_IMAGE, xml_path, reason, hint, line=line)
+            return
         if written.strip().replace("\\", "/").rsplit("/", 1)[-1] == used:
             return
         shown = f'<filename> "{written}"' if written.strip() else "no <filename>"
         reason = f"{shown} does not name the image file; read {used}"
         hint = f"--fix writes <filename>{used}</filename>"
-        self._add(kinds.FILENAME_MISMATCH, xml_path, reason, hint, line=_line_of(data, "filename"))
+        self._add(kinds.FILENAME_MISMATCH, xml_path, reason, hint, line=line)
 
     def _load(self, xml_path: Path) -> tuple[bytes, Element] | None:
         try:

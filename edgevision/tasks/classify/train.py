@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from edgevision.analysis.report import write_run_report
 from edgevision.config import TrainConfig
 from edgevision.core.errors import DataError
 from edgevision.core.issues import summarize_issues
@@ -132,8 +133,9 @@ class ClassificationTask:
 
     def on_train_end(self, run_dir: Path) -> None:
         """``val`` of best.pt into ``run_dir/val``: per-class precision / recall and the confusion
-        matrix, which the per-epoch top-1 does not show."""
+        matrix, which the per-epoch top-1 does not show; then the run's ``report.html``."""
         if self.val_loader is None:
+            write_run_report(run_dir)
             return
 
         options = ValOptions(
@@ -144,6 +146,7 @@ class ClassificationTask:
             exist_ok=True,
         )
         validate(load_model(run_dir / "weights" / "best.pt"), self.config.data, options)
+        write_run_report(run_dir)
 
 
 # -- transfer learning ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from edgevision.analysis.report import write_run_report
 from edgevision.core.errors import DataError
 from edgevision.core.fileio import atomic_write_text
 from edgevision.core.image import read_image
@@ -44,6 +45,7 @@ def validate(loaded: LoadedModel, data: str, options: ValOptions) -> dict:
         # The plot takes the detection layout: an all-zero background row / column is appended.
         padded = np.pad(result["matrix"], ((0, 1), (0, 1)))
         plot_confusion_matrix(padded, loaded.class_names, run_dir / "confusion_matrix.png")
+        write_run_report(run_dir)
     return {"metrics": summary, "text": text, "run_dir": str(run_dir)}
 
 

@@ -1,7 +1,8 @@
 """Object detection: boxes, classes and scores per image.
 
 ``train`` (the task the trainer runs), ``inference`` (PyTorch model -> detections), ``val``,
-``predict``, ``export`` (+ ``export_check``) and ``skips`` (unusable images named once). The
+``predict``, ``export`` (+ ``export_check``), ``analyze`` (error breakdown and label review) and
+``skips`` (unusable images named once). The
 PyTorch-only modules are imported when a command needs them, so this package imports no torch.
 """
 
@@ -11,7 +12,7 @@ import copy
 from pathlib import Path
 
 from edgevision.tasks.base import ExportOptions, LoadedModel, TaskSpec
-from edgevision.tasks.detect import predict, val
+from edgevision.tasks.detect import analyze, predict, val
 
 
 def _build(config, device, distributed):
@@ -43,4 +44,5 @@ SPEC = TaskSpec(
     write_predictions=predict.write_predictions,
     export=_export,
     write_onnx=_write_onnx,
+    analyze=analyze.analyze,
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgevision.analysis.report import write_run_report
 from edgevision.config import TrainConfig
 from edgevision.core import issues as kinds
 from edgevision.core.issues import Issue, summarize_issues
@@ -21,6 +22,7 @@ from edgevision.engine.optim import freeze
 from edgevision.eval.coco import coco_evaluate
 from edgevision.losses.detection import DetectionLoss
 from edgevision.models.zoo import build_model, default_imgsz
+from edgevision.tasks.base import ValOptions
 from edgevision.tasks.detect.inference import ground_truth_for, run_inference
 from edgevision.tasks.detect.skips import SkipReportingLoader, format_skips, report_new_skips
 
@@ -121,7 +123,22 @@ class DetectionTask:
         return self.model
 
     def on_train_end(self, run_dir: Path) -> None:
-        """Nothing beyond the per-epoch metrics: ``edgevision val`` writes the full report."""
+        """``val`` of best.pt into ``run_dir/val`` (every metric, plot and the error breakdown),
+        then the run's ``report.html``."""
+        from edgevision.tasks.detect.val import validate
+        from edgevision.tasks.load import load_model
+
+        if self.val_dataset is not None:
+            options = ValOptions(
+                imgsz=self.imgsz,
+                device=str(self.device),
+                workers=self.config.workers,
+                project=str(run_dir),
+                name="val",
+                exist_ok=True,
+            )
+            validate(load_model(run_dir / "weights" / "best.pt"), self.config.data, options)
+        write_run_report(run_dir)
 
 
 def build_task(config: TrainConfig, device: torch.device, distributed: bool) -> DetectionTask:

@@ -7,6 +7,9 @@ import json
 import math
 from pathlib import Path
 
+from edgevision.analysis.errors import error_breakdown, write_error_breakdown
+from edgevision.analysis.report import write_run_report
+from edgevision.analysis.worst_images import draw_worst_images
 from edgevision.core.errors import DataError
 from edgevision.core.fileio import atomic_write_text
 from edgevision.core.image import read_image
@@ -33,11 +36,15 @@ def validate(loaded: LoadedModel, data: str, options: ValOptions) -> dict:
     if lines:
         print("\n".join(lines))
     run_dir = prepare_run_dir(options.project, options.name, options.exist_ok)
-    record_set, detections = _detections(loaded, record_set, options)
+    record_set, detections = model_detections(loaded, record_set, options)
     return write_report(record_set, detections, run_dir, options)
 
 
-def _detections(loaded: LoadedModel, record_set: RecordSet, options: ValOptions):
+def model_detections(
+    loaded: LoadedModel, record_set: RecordSet, options: ValOptions
+) -> tuple[RecordSet, list[dict]]:
+    """(the records evaluated, their detections) from ``.pt`` or ``.onnx`` weights; unreadable
+    images are named once and left out with their ground truth."""
     imgsz = options.imgsz or loaded.imgsz
     if loaded.onnx:
         session = loaded.model.configure(
@@ -126,4 +133,18 @@ def write_report(
     atomic_write_text(
         run_dir / "per_class.json", json.dumps(_per_class(result, record_set), indent=2)
     )
+    if options.plots:
+        write_error_analysis(record_set, detections, run_dir)
+        write_run_report(run_dir)
     return {"metrics": summary, "text": result["text"], "run_dir": str(run_dir)}
+
+
+def write_error_analysis(
+    record_set: RecordSet, detections: list[dict], run_dir: Path, conf: float = 0.25
+) -> dict:
+    """``errors.json``/``.txt`` (where the AP is lost, TIDE types) and ``worst_images.jpg``."""
+    breakdown = error_breakdown(record_set, detections, conf=conf)
+    write_error_breakdown(breakdown, run_dir)
+    worst = breakdown["worst_images"]
+    draw_worst_images(record_set, detections, worst, run_dir / "worst_images.jpg", conf)
+    return breakdown

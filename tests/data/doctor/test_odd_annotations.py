@@ -21,7 +21,7 @@ from edgevision.data.formats import load_dataset
 from edgevision.data.formats.class_names import ClassFolder
 from tests.data.doctor.test_check import hash_tree, make_clean_voc, stem
 
-CLICK_X, CLICK_Y, SPACED, CP1252, GBK, BOM, RENAMED, PNG_BYTES = range(1, 9)
+CLICK_X, CLICK_Y, SPACED, CP1252, GBK, BOM, RENAMED, PNG_BYTES, OTHER = range(1, 10)
 INFO_KINDS = (
     kinds.CLASS_WHITESPACE,
     kinds.XML_ENCODING,
@@ -61,6 +61,7 @@ def odd_voc(tmp_path_factory) -> Path:
         text = re.sub(r"^<\?xmlx[^>]*>\s*", "", text)
         path.write_bytes((prolog + text).encode(encoding))
     _edit_first_object(root, RENAMED, "filename", lambda text: "IMG_0042.JPG")
+    _edit_first_object(root, OTHER, "filename", lambda text: f"{stem(OTHER + 1)}.jpg")
     jpg = root / "JPEGImages" / f"{stem(PNG_BYTES)}.jpg"
     jpg.write_bytes(cv2.imencode(".png", cv2.imread(str(jpg)))[1].tobytes())
     # Image 0 is read first and says "Square"; every other file says "square".
@@ -104,6 +105,13 @@ def test_silent_tolerances_are_listed_at_info_level(report):
     assert "byte-order mark" in encodings[f"{stem(BOM)}.xml"]
     assert _found(report, kinds.FILENAME_MISMATCH)[0].reason.endswith(f"read {stem(RENAMED)}.jpg")
     assert "holds PNG data but is named .jpg" in _found(report, kinds.IMAGE_SUFFIX)[0].reason
+
+
+def test_filename_naming_another_image_of_the_set_is_a_warning(report):
+    # These boxes are read against another picture; the image named like the XML is unused.
+    (issue,) = _found(report, kinds.FILENAME_OTHER_IMAGE)
+    assert issue.path.name == f"{stem(OTHER)}.xml" and issue.severity == "warning"
+    assert f"while {stem(OTHER)}.jpg (named like this annotation) exists" in issue.reason
 
 
 def test_case_folds_to_the_most_frequent_spelling_and_says_so(report, odd_voc):

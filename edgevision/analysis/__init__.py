@@ -1,0 +1,1 @@
+"""Looking back at a model and its data: error breakdowns, label-noise review, reports."""
