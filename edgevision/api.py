@@ -28,7 +28,9 @@ from edgevision.data.anchors import (
 )
 from edgevision.data.convert import convert_dataset
 from edgevision.data.doctor.command import run_check
+from edgevision.data.doctor.read_all import read_whole_dataset
 from edgevision.data.formats import load_dataset
+from edgevision.data.sigmas import sigma_report
 from edgevision.data.split import format_splits, split_dataset, write_splits
 from edgevision.data.stats import dataset_stats, format_stats, save_stats
 from edgevision.data.synth import TASKS as SYNTH_TASKS
@@ -85,6 +87,7 @@ def evaluate(
     exist_ok: bool = False,
     save_json: bool = True,
     plots: bool = True,
+    kpt_sigmas: list[float] | None = None,
 ) -> dict:
     """``val``: the task's metrics for ``.pt`` or ``.onnx`` weights on a split (detection: COCO 12
     stats, VOC mAP50, per-class AP, PR curves, confusion matrix; classification: top-1/top-5,
@@ -107,6 +110,7 @@ def evaluate(
         exist_ok=exist_ok,
         save_json=save_json,
         plots=plots,
+        kpt_sigmas=tuple(kpt_sigmas or ()),
     )
     loaded = load_model(weights)
     return tasks.get_task(loaded.task).validate(loaded, data, options)
@@ -366,9 +370,30 @@ def data_synth(
     n_val: int = 150,
     seed: int = 0,
     force: bool = False,
+    num_keypoints: int | None = None,
 ) -> Path:
-    """The embedded demo dataset for ``task`` (generated, no download)."""
-    return synthesize(out, task=task, n_train=n_train, n_val=n_val, seed=seed, force=force)
+    """The embedded demo dataset for ``task`` (generated, no download); ``num_keypoints`` sets
+    K for ``task="pose"`` (default 5)."""
+    return synthesize(
+        out,
+        task=task,
+        n_train=n_train,
+        n_val=n_val,
+        seed=seed,
+        force=force,
+        num_keypoints=num_keypoints,
+    )
+
+
+def data_sigmas(data: str, split: str = "all", sigmas: list[float] | None = None) -> str:
+    """``data sigmas``: the per-keypoint OKS sigmas evaluation will use and where they come from
+    (yours, the data's, COCO person's, or the documented default), and an estimate from objects
+    annotated twice when the data has any (COCO's recipe), or why it cannot estimate."""
+    if split == "all":
+        record_set, _ = read_whole_dataset(data)  # every split file once, COCO included
+    else:
+        record_set = _load_split(data, split)
+    return sigma_report(record_set, sigmas)
 
 
 def synth_tasks() -> tuple[str, ...]:

@@ -53,6 +53,7 @@ def _cmd_val(args) -> int:
         name=args.name,
         exist_ok=args.exist_ok,
         save_json=args.save_json,
+        kpt_sigmas=args.kpt_sigmas,
     )
     print(result["text"])
     return 0
@@ -161,7 +162,11 @@ def _cmd_bench(args) -> int:
 
 def _cmd_demo(args) -> int:
     report = run_demo(
-        project=args.project, name=args.name, minutes=args.minutes, workers=args.workers
+        project=args.project,
+        name=args.name,
+        minutes=args.minutes,
+        workers=args.workers,
+        task=args.task,
     )
     print(report)
     return 0
@@ -231,8 +236,14 @@ def _cmd_data_synth(args) -> int:
         n_val=args.n_val,
         seed=args.seed,
         force=args.force,
+        num_keypoints=args.num_keypoints,
     )
     print(f"demo dataset written: {out}")
+    return 0
+
+
+def _cmd_data_sigmas(args) -> int:
+    print(api.data_sigmas(args.data, split=args.split, sigmas=args.sigmas))
     return 0
 
 
@@ -308,7 +319,22 @@ def _add_data_commands(commands) -> None:
     p.add_argument(
         "--force", action="store_true", help="replace an earlier synthetic dataset there"
     )
+    p.add_argument(
+        "--num-keypoints",
+        dest="num_keypoints",
+        type=int,
+        default=None,
+        help="keypoints per figure (--task pose; default 5)",
+    )
     p.set_defaults(handler=_cmd_data_synth)
+
+    p = sub.add_parser(
+        "sigmas", help="the OKS sigmas pose evaluation uses, and an estimate from repeated labels"
+    )
+    p.add_argument("data")
+    p.add_argument("--split", default="all")
+    p.add_argument("--sigmas", type=float, nargs="+", help="yours, to check against the data")
+    p.set_defaults(handler=_cmd_data_sigmas)
     data.set_defaults(handler=lambda args: (data.print_help(), 2)[1])
 
 
@@ -338,6 +364,13 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_inference_flags(p, conf=0.001, iou=0.6, project="runs/val")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--kpt-sigmas",
+        dest="kpt_sigmas",
+        type=float,
+        nargs="+",
+        help="pose: OKS sigma per keypoint (default: the data's, COCO's for COCO person, else 0.05)",
+    )
     p.set_defaults(handler=_cmd_val)
 
     p = commands.add_parser(
@@ -419,13 +452,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="", help="only this task's models")
     p.set_defaults(handler=_cmd_models)
 
-    p = commands.add_parser("demo", help="synthesise data, train nano-s, validate, predict, report")
+    p = commands.add_parser(
+        "demo", help="synthesise data, train a small model, validate, export, predict, report"
+    )
     p.add_argument("--project", default="runs")
     p.add_argument("--name", default="demo")
     p.add_argument(
         "--minutes", type=float, default=7.5, help="training budget (the whole demo stays under 10)"
     )
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--task", default="detect", choices=["detect", "pose"], help="pose: keypoints demo"
+    )
     p.set_defaults(handler=_cmd_demo)
     return parser
 

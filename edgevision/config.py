@@ -66,6 +66,9 @@ class TrainConfig:
     freeze: str = ""  # "backbone" or N (freeze the first N top-level modules); "" = none
     head_lr_mult: float = 1.0  # learning-rate multiplier for the head (transfer learning)
     label_smoothing: float = 0.0  # classification: cross-entropy label smoothing (0.1 is common)
+    kpt_sigmas: str = (
+        ""  # pose: comma-separated OKS sigma per keypoint; "" = the data's (see README)
+    )
     resume: str = ""  # run folder (or its last.pt) to continue from
     time: float = 0.0  # wall-clock budget in minutes; 0 = no limit (epochs still apply)
     patience: int = 0  # stop when val mAP has not improved for N epochs; 0 = never

@@ -22,3 +22,13 @@ def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path):
     html = (run_dir / "report.html").read_text()
     assert 'id="speed"' in html and 'id="errors"' in html
     assert (run_dir / "val" / "errors.json").is_file() and (root / "predictions.png").is_file()
+
+
+def test_pose_demo_runs_end_to_end_on_a_tiny_budget(tmp_path):
+    text = run_demo(
+        project=str(tmp_path), name="p", minutes=0.05, workers=0, n_train=8, n_val=4, imgsz=64,
+        task="pose",
+    )  # fmt: skip
+    assert "# edgevision demo (pose)" in text and "OKS mAP50-95" in text and "sigmas" in text
+    assert (tmp_path / "p" / "train" / "weights" / "best.onnx").is_file()
+    assert (tmp_path / "p" / "predictions.png").is_file()

@@ -74,6 +74,8 @@ TORCH_FREE_IMPORT = (
     "tasks.predict", "tasks.detect", "tasks.detect.val", "tasks.detect.predict",
     "tasks.classify", "tasks.classify.val", "tasks.classify.predict", "tasks.detect.analyze",
     "analysis", "data.doctor.apply_review",
+    "tasks.pose", "tasks.pose.val", "tasks.pose.predict", "eval.keypoints", "ops.keypoints",
+    "data.sigmas",
 )  # fmt: skip
 
 

@@ -64,6 +64,7 @@ SEVERITY = {
     FLOAT_SIZE: "warning",
     KEYPOINT_UNLABELLED_XY: "warning",  # harmless for training (v = 0 is ignored), but suspect
     NUM_KEYPOINTS_MISMATCH: "warning",  # only other COCO tools read it; edgevision recounts
+    KEYPOINT_FAR_FROM_BOX: "warning",  # a heuristic: usually a point of another object
 }
 
 

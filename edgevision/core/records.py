@@ -9,6 +9,7 @@ report them; ``data.sanitize`` makes them training-ready.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +118,10 @@ class RecordSet:
         kpt_names, skeleton, flip_idx: keypoint metadata (COCO keypoints), when present.
             ``skeleton`` holds 0-based index pairs; ``flip_idx[k]`` is the keypoint that ``k``
             becomes under a horizontal flip.
+        category_ids: COCO category id per class name, when read from COCO.
+        kpt_sigmas: (K,) per-keypoint OKS sigmas when the data states them (a data YAML's
+            ``kpt_oks_sigmas``, a COCO JSON's ``"edgevision"`` dict); None otherwise, and
+            ``data.sigmas.resolve_sigmas`` picks them.
     """
 
     records: list[ImageRecord]
@@ -130,6 +135,7 @@ class RecordSet:
     category_ids: dict[str, int] = field(
         default_factory=dict
     )  # COCO id per class name, when read from COCO
+    kpt_sigmas: list[float] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -141,6 +147,15 @@ class RecordSet:
     @property
     def num_objects(self) -> int:
         return sum(r.num_objects for r in self.records)
+
+    @property
+    def num_keypoints(self) -> int:
+        """K every object should have: the keypoint names' count, else the most common K of the
+        records (0 when the dataset has no keypoints)."""
+        if self.kpt_names:
+            return len(self.kpt_names)
+        counts = Counter(r.keypoints.shape[1] for r in self.records if r.keypoints is not None)
+        return counts.most_common(1)[0][0] if counts else 0
 
     def with_records(self, records: list[ImageRecord], split: str | None = None) -> RecordSet:
         """The same dataset metadata around another list of records (a split, a cleaned copy)."""
@@ -154,4 +169,5 @@ class RecordSet:
             skeleton=self.skeleton,
             flip_idx=self.flip_idx,
             category_ids=dict(self.category_ids),
+            kpt_sigmas=None if self.kpt_sigmas is None else list(self.kpt_sigmas),
         )

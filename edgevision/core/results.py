@@ -36,6 +36,7 @@ class Detections:
         image_path: the source image (or ``video.mp4#frame`` for video frames).
         orig_hw: (height, width) of the source image.
         keypoints: (K, P, 3) float32 ``x, y, visibility score`` per detection, for pose models.
+        skeleton: 0-based keypoint index pairs joined when drawing (pose models).
         masks: (K, H, W) bool instance masks at the original size, for segmentation models.
     """
 
@@ -47,6 +48,7 @@ class Detections:
     orig_hw: tuple[int, int] = (0, 0)
     keypoints: np.ndarray | None = None
     masks: np.ndarray | None = None
+    skeleton: list[tuple[int, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.boxes)

@@ -9,7 +9,8 @@ float.
 With ``--nms`` the graph is :class:`NmsDetector`: the codec's traced decode, one label per point
 (its best class), ONNX ``NonMaxSuppression`` over the class dimension (class-aware; boxes of
 other classes have score 0 and fall under the score threshold) and a fixed-size, zero-padded
-result.
+result. A pose codec (one with ``num_keypoints``) adds a ``keypoints`` output: the decoded
+keypoints of each kept point, gathered with the same selection as its box.
 """
 
 from __future__ import annotations
@@ -60,36 +61,46 @@ class NmsDetector(nn.Module):
 
     Args:
         detector: a ``Detector`` (any module with a ``codec`` whose ``decode_traced`` gives boxes
-            and scores).
+            and scores; a codec with ``num_keypoints`` also ``decode_keypoints_traced``).
         conf: keep points whose best score is above this.
         iou: NMS IoU threshold.
         max_det: detections per image (output rows; the rest is zero padding).
 
     Forward returns ``num_dets`` (B, 1) int64, ``boxes`` (B, max_det, 4) xyxy input pixels,
-    ``scores`` (B, max_det) and ``classes`` (B, max_det) int64, best first.
+    ``scores`` (B, max_det) and ``classes`` (B, max_det) int64, best first; for a pose codec
+    also ``keypoints`` (B, max_det, K, 3) float32 (``x, y`` input pixels, visibility score).
+
+    Attributes:
+        num_keypoints: K of a pose codec, 0 otherwise (then there is no ``keypoints`` output).
     """
 
     def __init__(self, detector: nn.Module, conf: float, iou: float, max_det: int):
         super().__init__()
         self.detector = detector
         self.codec = detector.codec
+        self.num_keypoints = int(getattr(self.codec, "num_keypoints", 0))
         self.conf, self.iou, self.max_det = float(conf), float(iou), int(max_det)
 
     def forward(self, images: torch.Tensor):
-        boxes, scores = self.codec.decode_traced(self.detector(images), images)
+        raw = self.detector(images)
+        boxes, scores = self.codec.decode_traced(raw, images)
         # One label per point, as postprocess does: every class but the best gets score 0.
         best = scores.amax(dim=-1, keepdim=True)
         class_scores = scores * (scores >= best)
         selected = NonMaxSuppressionOp.apply(
             boxes, class_scores.transpose(1, 2), self.max_det, self.iou, self.conf
         )
-        return self._pad_per_image(images, boxes, class_scores, selected)
+        keypoints = None
+        if self.num_keypoints:
+            keypoints = self.codec.decode_keypoints_traced(raw, images)
+        return self._pad_per_image(images, boxes, class_scores, selected, keypoints)
 
-    def _pad_per_image(self, images, boxes, class_scores, selected):
+    def _pad_per_image(self, images, boxes, class_scores, selected, keypoints=None):
         """(K, 3) selections of the whole batch -> the best ``max_det`` per image, zero padded.
 
         A (B, K) score table with -1 where a selection belongs to another image, plus ``max_det``
-        padding columns, lets one ``topk`` pick each image's best without a loop.
+        padding columns, lets one ``topk`` pick each image's best without a loop. ``keypoints``
+        (B, A, K, 3), when given, are gathered with the same selection.
         """
         batch_index, class_index, box_index = selected[:, 0], selected[:, 1], selected[:, 2]
         selected_scores = class_scores[batch_index, box_index, class_index]
@@ -105,4 +116,10 @@ class NmsDetector(nn.Module):
         out_boxes = torch.where(valid[..., None], all_boxes[top_index], 0.0)
         out_classes = torch.where(valid, all_classes[top_index], 0)
         num_dets = valid.sum(dim=1, keepdim=True, dtype=torch.int64)
-        return num_dets, out_boxes, torch.where(valid, top_scores, 0.0), out_classes
+        outputs = (num_dets, out_boxes, torch.where(valid, top_scores, 0.0), out_classes)
+        if keypoints is None:
+            return outputs
+        selected_keypoints = keypoints[batch_index, box_index]  # (S, K, 3)
+        padding_keypoints = keypoints.new_zeros(self.max_det, self.num_keypoints, 3)
+        all_keypoints = torch.cat([selected_keypoints, padding_keypoints])
+        return (*outputs, torch.where(valid[..., None, None], all_keypoints[top_index], 0.0))

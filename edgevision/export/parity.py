@@ -108,18 +108,24 @@ def check_outputs(reference: list, candidate: list, nms: bool) -> float:
 
 
 def _rows_diff(reference: list[np.ndarray], candidate: list[np.ndarray]) -> float:
-    """Order-free difference of one image's NMS rows (boxes (K, 4), scores (K,), classes (K,)):
-    near-equal scores may swap places between engines, so each reference row is compared with the
-    closest candidate row of its class, and the sorted score lists with each other."""
-    (ref_boxes, ref_scores, ref_classes), (boxes, scores, classes) = reference, candidate
+    """Order-free difference of one image's NMS rows (boxes (K, 4), scores (K,), classes (K,),
+    and keypoints (K, P, 3) for pose graphs): near-equal scores may swap places between engines,
+    so each reference row is compared with the closest candidate row of its class (its keypoints
+    with that row's), and the sorted score lists with each other."""
+    (ref_boxes, ref_scores, ref_classes), (boxes, scores, classes) = reference[:3], candidate[:3]
+    ref_points, points = (reference[3], candidate[3]) if len(reference) > 3 else (None, None)
     if not len(ref_scores):
         return 0.0
     diff = float(np.abs(np.sort(ref_scores) - np.sort(scores)).max())
-    for box, cls in zip(ref_boxes, ref_classes, strict=True):
-        same = classes == cls
-        if not same.any():
+    for row, (box, cls) in enumerate(zip(ref_boxes, ref_classes, strict=True)):
+        same = np.flatnonzero(classes == cls)
+        if not len(same):
             return float("inf")
-        diff = max(diff, float(np.abs(boxes[same] - box).max(axis=1).min()))
+        gaps = np.abs(boxes[same] - box).max(axis=1)
+        diff = max(diff, float(gaps.min()))
+        if ref_points is not None:
+            closest = same[int(gaps.argmin())]
+            diff = max(diff, float(np.abs(points[closest] - ref_points[row]).max()))
     return diff
 
 

@@ -58,6 +58,18 @@ class DetectionLoss:
             ``loss``: scalar with the graph, for ``backward``; ``cls`` and ``box``: detached
             scalars (already weighted) for logging.
         """
+        return self.compute(raw, targets, input_hw)[0]
+
+    def compute(
+        self, raw: torch.Tensor, targets: torch.Tensor, input_hw: tuple[int, int]
+    ) -> tuple[dict[str, torch.Tensor], AssignResult]:
+        """:meth:`__call__` plus the assignment it made, for losses that add terms on the same
+        positives (the pose loss) instead of assigning a second time.
+
+        Returns:
+            The loss dict of :meth:`__call__` and the :class:`AssignResult` with (B, A) tensors:
+            ``fg_mask``, ``matched_gt`` (rows of ``targets``), ``matched_iou``.
+        """
         self._check_shapes(raw, targets)
         # The same decode as evaluation and export, so the loss trains exactly what is deployed.
         boxes, scores = self.codec.decode(raw, input_hw)  # (B, A, 4), (B, A, C)
@@ -73,7 +85,8 @@ class DetectionLoss:
         gt_rows = assignment.matched_gt[assignment.fg_mask]
         box_loss = iou_loss(boxes[assignment.fg_mask], targets[gt_rows, 2:6], kind=self.iou_kind)
         box_loss = self.box_weight * box_loss.sum() / num_fg  # sum / count: 0, not NaN, if none
-        return {"loss": cls_loss + box_loss, "cls": cls_loss.detach(), "box": box_loss.detach()}
+        losses = {"loss": cls_loss + box_loss, "cls": cls_loss.detach(), "box": box_loss.detach()}
+        return losses, assignment
 
     def _score_targets(
         self, assignment: AssignResult, targets: torch.Tensor, logits: torch.Tensor

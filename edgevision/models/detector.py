@@ -19,11 +19,12 @@ class Detector(nn.Module):
         backbone: module with ``forward_features(images) -> list`` of stride 8/16/32 maps.
         neck: module mapping that list to a list of the same length.
         head: module mapping the neck's list to its raw output; has ``num_classes`` and
-            ``codec(strides)``, the codec of its family.
+            ``codec(strides)``, the codec of its family (a pose head also ``num_keypoints``).
         strides: input pixels per cell of each level, finest first.
 
     Attributes:
         num_classes: C.
+        num_keypoints: K keypoints per object for a pose head, 0 for a box-only head.
         strides: tuple of level strides.
         codec: decodes ``forward``'s output (``codec.decode(raw, input_hw)``).
     """
@@ -41,6 +42,7 @@ class Detector(nn.Module):
         self.head = head
         self.strides = tuple(int(s) for s in strides)
         self.num_classes = int(head.num_classes)
+        self.num_keypoints = int(getattr(head, "num_keypoints", 0))
         self.codec = head.codec(self.strides)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -53,6 +55,7 @@ class Detector(nn.Module):
             The head's raw tensor; for the anchor-free head (B, A, 4 + C): A = sum over strides s
             of (H/s)*(W/s), levels in stride order, row-major within a level (the order of
             ``ops.grid.make_anchor_points``). Channels 0:4 are raw ``l, t, r, b`` distances
-            (softplus * stride in the codec), 4: are raw class logits.
+            (softplus * stride in the codec), 4: are raw class logits. The pose head appends 3K
+            channels, per keypoint ``dx, dy, visibility logit`` (``models/codecs/pose.py``).
         """
         return self.head(self.neck(self.backbone.forward_features(images)))

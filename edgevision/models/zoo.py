@@ -1,10 +1,11 @@
 """The model zoo: the one table where a name becomes a model, for every task.
 
 ``MODEL_ZOO`` is a literal dict from name to a :class:`ModelSpec`: the task that trains and runs
-the model, a ``functools.partial`` of a plain constructor (called with the class count) and the
-default input size. Nothing registers itself at import time. FLOPs follow the detection-paper
-convention FLOPs = 2 x multiply-accumulates (counted by ``torch.utils.flop_counter``: convolutions
-and matrix products only; BN, activations, pooling, resizing and additions are not counted).
+the model, a ``functools.partial`` of a plain constructor (called with the class count, and for
+pose models ``num_keypoints``) and the default input size. Nothing registers itself at import
+time. FLOPs follow the detection-paper convention FLOPs = 2 x multiply-accumulates (counted by
+``torch.utils.flop_counter``: convolutions and matrix products only; BN, activations, pooling,
+resizing and additions are not counted).
 """
 
 from __future__ import annotations
@@ -18,24 +19,39 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgevision.core.errors import UnknownModelError
+from edgevision.core.errors import ConfigError, UnknownModelError
 from edgevision.models.backbones.cspdarknet import CSPDarknet, scale_width
 from edgevision.models.backbones.mobilenetv2 import mobilenet_v2
 from edgevision.models.backbones.resnet import resnet
 from edgevision.models.backbones.shufflenetv2 import shufflenet_v2
 from edgevision.models.detector import Detector
 from edgevision.models.heads.anchor_free import AnchorFreeHead
+from edgevision.models.heads.pose import PoseHead
 from edgevision.models.necks.pan import PAN, LightPAN
 
 # NanoDet-Plus's choice for neck and head: unlike ReLU it never leaves a thin head's channels dead,
 # and ONNX Runtime fuses it into the conv just the same.
 _NANO_ACT = partial(nn.LeakyReLU, 0.1)
+# Keypoints of a pose model when none are given: COCO's 17 person keypoints, the layout the zoo
+# table's params and FLOPs are reported at and the one most pose datasets follow.
+DEFAULT_KEYPOINTS = 17
+
+
+def _nano_features(backbone_width: float, neck_width: int) -> tuple[nn.Module, nn.Module]:
+    """ShuffleNetV2 (stages 2-4, no conv5) and LightPAN: the nano models' feature pyramid."""
+    backbone = shufflenet_v2(backbone_width, out_stages=(2, 3, 4))
+    return backbone, LightPAN(backbone.out_channels, neck_width, act=_NANO_ACT)
+
+
+def _yolo_features(depth_multiple: float, width_multiple: float) -> tuple[nn.Module, nn.Module]:
+    """CSP-Darknet and PAN (YOLOv5 v6), SiLU throughout: the yolo models' feature pyramid."""
+    backbone = CSPDarknet(depth_multiple, width_multiple, act=nn.SiLU)
+    return backbone, PAN(backbone.out_channels, depth_multiple, act=nn.SiLU)
 
 
 def nano_detector(num_classes: int, *, backbone_width: float, neck_width: int) -> Detector:
     """ShuffleNetV2 (stages 2-4, no conv5) + LightPAN + depthwise decoupled head (2 convs/branch)."""
-    backbone = shufflenet_v2(backbone_width, out_stages=(2, 3, 4))
-    neck = LightPAN(backbone.out_channels, neck_width, act=_NANO_ACT)
+    backbone, neck = _nano_features(backbone_width, neck_width)
     head = AnchorFreeHead(
         neck.out_channels, num_classes, neck_width, num_convs=2, depthwise=True, act=_NANO_ACT
     )
@@ -44,11 +60,54 @@ def nano_detector(num_classes: int, *, backbone_width: float, neck_width: int) -
 
 def yolo_detector(num_classes: int, *, depth_multiple: float, width_multiple: float) -> Detector:
     """CSP-Darknet + PAN (YOLOv5 v6) + YOLOX-style decoupled head of 3x3 convs, SiLU throughout."""
-    backbone = CSPDarknet(depth_multiple, width_multiple, act=nn.SiLU)
-    neck = PAN(backbone.out_channels, depth_multiple, act=nn.SiLU)
+    backbone, neck = _yolo_features(depth_multiple, width_multiple)
     head_width = scale_width(256, width_multiple)  # YOLOX: 256 channels at width 1.0
     head = AnchorFreeHead(
         neck.out_channels, num_classes, head_width, num_convs=2, depthwise=False, act=nn.SiLU
+    )
+    return Detector(backbone, neck, head, backbone.strides)
+
+
+def nano_pose(
+    num_classes: int,
+    num_keypoints: int = DEFAULT_KEYPOINTS,
+    *,
+    backbone_width: float,
+    neck_width: int,
+) -> Detector:
+    """The nano detector with a :class:`PoseHead`: same backbone, neck and head branches, plus a
+    depthwise keypoint branch per level."""
+    backbone, neck = _nano_features(backbone_width, neck_width)
+    head = PoseHead(
+        neck.out_channels,
+        num_classes,
+        num_keypoints,
+        neck_width,
+        num_convs=2,
+        depthwise=True,
+        act=_NANO_ACT,
+    )
+    return Detector(backbone, neck, head, backbone.strides)
+
+
+def yolo_pose(
+    num_classes: int,
+    num_keypoints: int = DEFAULT_KEYPOINTS,
+    *,
+    depth_multiple: float,
+    width_multiple: float,
+) -> Detector:
+    """The yolo detector with a :class:`PoseHead` (3x3 keypoint branch, as YOLOv8-pose's)."""
+    backbone, neck = _yolo_features(depth_multiple, width_multiple)
+    head_width = scale_width(256, width_multiple)
+    head = PoseHead(
+        neck.out_channels,
+        num_classes,
+        num_keypoints,
+        head_width,
+        num_convs=2,
+        depthwise=False,
+        act=nn.SiLU,
     )
     return Detector(backbone, neck, head, backbone.strides)
 
@@ -73,7 +132,7 @@ class ModelSpec:
     """One zoo entry."""
 
     task: str  # the task folder (edgevision/tasks/<task>) that trains, validates and runs it
-    build: Callable[[int], nn.Module]  # called with the class count; fresh weights
+    build: Callable[..., nn.Module]  # called with the class count (pose: and num_keypoints)
     imgsz: int  # default square input size for train, predict, export and bench
 
 
@@ -99,10 +158,17 @@ MODEL_ZOO: dict[str, ModelSpec] = {
         "classify", partial(mobilenet_classifier, width_multiple=1.0), 224
     ),
     "cls-resnet18": ModelSpec("classify", partial(resnet_classifier, depth=18), 224),
+    # Pose: the detectors' backbones, necks and sizes with a keypoint head.
+    "nano-s-pose": ModelSpec("pose", partial(nano_pose, backbone_width=0.5, neck_width=96), 320),
+    "nano-m-pose": ModelSpec("pose", partial(nano_pose, backbone_width=1.0, neck_width=128), 416),
+    "yolo-n-pose": ModelSpec(
+        "pose", partial(yolo_pose, depth_multiple=0.33, width_multiple=0.25), 416
+    ),
 }
 
 # Class counts the zoo table reports params and FLOPs at: the benchmarks models are compared on.
-REFERENCE_CLASSES = {"detect": 80, "classify": 1000}  # COCO, ImageNet
+# Pose: COCO keypoints' one class (person), with DEFAULT_KEYPOINTS keypoints.
+REFERENCE_CLASSES = {"detect": 80, "classify": 1000, "pose": 1}  # COCO, ImageNet, COCO person
 
 
 def zoo_entry(name: str) -> ModelSpec:
@@ -122,13 +188,32 @@ def model_names(task: str | None = None) -> list[str]:
     return [name for name, spec in MODEL_ZOO.items() if task in (None, spec.task)]
 
 
-def build_model(name: str, num_classes: int) -> nn.Module:
+def build_model(name: str, num_classes: int, num_keypoints: int | None = None) -> nn.Module:
     """Build a zoo model with freshly initialised weights.
+
+    Args:
+        name: zoo name.
+        num_classes: object or image classes.
+        num_keypoints: keypoints per object; pose models only (None: :data:`DEFAULT_KEYPOINTS`).
+            Other models take None or 0: they predict no keypoints.
 
     Raises:
         UnknownModelError: ``name`` is not in the zoo; the message lists close matches.
+        ConfigError: ``num_keypoints`` for a model without a keypoint head, or below 1.
     """
-    return zoo_entry(name).build(num_classes)
+    spec = zoo_entry(name)
+    if spec.task != "pose":
+        if num_keypoints:
+            raise ConfigError(
+                f"{name} is a {spec.task} model and predicts no keypoints (num_keypoints="
+                f"{num_keypoints}); pick a pose model: {', '.join(model_names('pose'))}"
+            )
+        return spec.build(num_classes)
+    if num_keypoints is None:
+        num_keypoints = DEFAULT_KEYPOINTS
+    if num_keypoints < 1:
+        raise ConfigError(f"{name}: num_keypoints must be at least 1, got {num_keypoints}")
+    return spec.build(num_classes, num_keypoints=num_keypoints)
 
 
 def default_imgsz(name: str) -> int:

@@ -17,10 +17,11 @@ preprocess          JSON: ``{"kind": "letterbox", "color": 114, ...}`` (detector
 input               JSON description of ``images``: float32 (B, 3, H, W), RGB, [0, 1]
 output_layout       ``"raw"``, ``"nms"`` or ``"probabilities"`` (see :data:`OUTPUT_LAYOUTS`)
 outputs             JSON list of output names, in graph order
-head                detectors: the head's codec family (``"anchor_free"``), which the runtime
-                    decodes ``raw`` with (``runtime/codecs/``)
+head                detectors: the head's codec family (``"anchor_free"``, ``"pose"``), which the
+                    runtime decodes ``raw`` with (``runtime/codecs/``)
 codec               detectors: JSON of the codec's parameters (``head``, ``strides``, and what a
-                    family adds, such as anchors), handed to the runtime twin as they are
+                    family adds: ``num_keypoints`` for ``pose``), handed to the runtime twin as
+                    they are
 strides             detectors: JSON list of level strides, finest first
 letterbox           detectors: JSON letterbox settings (the ``preprocess`` entry, kept for files
                     read by older releases)
@@ -60,6 +61,17 @@ OUTPUT_LAYOUTS = {
     ),
     "probabilities": (
         "probabilities (B, C) float32: softmax over class_names (normalisation is in the graph)"
+    ),
+}
+# Appended to the layout's description for a keypoint (pose) model.
+KEYPOINT_OUTPUTS = {
+    "raw": (
+        "; then 3K keypoint channels, per keypoint dx, dy, visibility logit: x = cell centre x + "
+        "2 * dx * stride, y likewise, visibility score = sigmoid(logit)"
+    ),
+    "nms": (
+        "; keypoints (B, max_det, K, 3) float32: x, y input pixels and visibility score of each "
+        "detection"
     ),
 }
 
@@ -116,7 +128,7 @@ def to_metadata(info: ModelInfo, outputs: list[str]) -> dict[str, str]:
         "preprocess": json.dumps(info.preprocess),
         "input": json.dumps(INPUT),
         "output_layout": info.output_layout,
-        "output_description": OUTPUT_LAYOUTS[info.output_layout],
+        "output_description": _output_description(info),
         "outputs": json.dumps(outputs),
         "dynamic": "true" if info.dynamic else "false",
         "precision": info.precision,
@@ -132,6 +144,14 @@ def to_metadata(info: ModelInfo, outputs: list[str]) -> dict[str, str]:
     if info.keypoints is not None:
         props["keypoints"] = json.dumps(info.keypoints)
     return props
+
+
+def _output_description(info: ModelInfo) -> str:
+    description = OUTPUT_LAYOUTS[info.output_layout]
+    num_keypoints = info.codec.get("num_keypoints") or (info.keypoints or {}).get("num_keypoints")
+    if num_keypoints and info.output_layout in KEYPOINT_OUTPUTS:
+        description += KEYPOINT_OUTPUTS[info.output_layout]
+    return description
 
 
 def parse_metadata(props: dict[str, str], path: str | Path) -> ModelInfo:

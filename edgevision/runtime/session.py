@@ -220,7 +220,13 @@ class OnnxDetector(OnnxModel):
             hw = (int(orig_hw[0]), int(orig_hw[1]))
             results.append(
                 Detections(
-                    found["boxes"], found["scores"], found["classes"], self.class_names, name, hw
+                    found["boxes"],
+                    found["scores"],
+                    found["classes"],
+                    self.class_names,
+                    name,
+                    hw,
+                    keypoints=found.get("keypoints"),
                 )
             )
         return results
@@ -232,19 +238,22 @@ class OnnxDetector(OnnxModel):
             return codec.detections(
                 outputs[0], self.info.codec, self.imgsz, self.conf, self.iou, self.max_det
             )
-        num_dets, boxes, scores, classes = outputs
+        named = dict(zip([o.name for o in self.session.get_outputs()], outputs, strict=True))
+        num_dets, boxes, scores, classes = (
+            named[k] for k in ("num_dets", "boxes", "scores", "classes")
+        )
+        keypoints = named.get("keypoints")  # pose graphs: (B, max_det, K, 3)
         results = []
-        for count, image_boxes, image_scores, image_classes in zip(
-            num_dets[:, 0], boxes, scores, classes, strict=True
-        ):
-            keep = np.flatnonzero(image_scores[:count] > self.conf)[: self.max_det]
-            results.append(
-                {
-                    "boxes": image_boxes[keep].astype(np.float32),
-                    "scores": image_scores[keep].astype(np.float32),
-                    "classes": image_classes[keep].astype(np.int64),
-                }
-            )
+        for i, count in enumerate(num_dets[:, 0]):
+            keep = np.flatnonzero(scores[i][:count] > self.conf)[: self.max_det]
+            found = {
+                "boxes": boxes[i][keep].astype(np.float32),
+                "scores": scores[i][keep].astype(np.float32),
+                "classes": classes[i][keep].astype(np.int64),
+            }
+            if keypoints is not None:
+                found["keypoints"] = keypoints[i][keep].astype(np.float32)
+            results.append(found)
         return results
 
 
@@ -293,7 +302,18 @@ class OnnxClassifier(OnnxModel):
         ]
 
 
-SESSIONS = {OnnxDetector.task: OnnxDetector, OnnxClassifier.task: OnnxClassifier}
+class OnnxPose(OnnxDetector):
+    """Boxes and K keypoints per object (``Detections.keypoints``), without PyTorch: the pose
+    codec's numpy twin for ``raw`` graphs, the ``keypoints`` output for ``nms`` graphs."""
+
+    task = "pose"
+
+
+SESSIONS = {
+    OnnxDetector.task: OnnxDetector,
+    OnnxPose.task: OnnxPose,
+    OnnxClassifier.task: OnnxClassifier,
+}
 
 
 def read_metadata(session: onnxruntime.InferenceSession, path: str | Path) -> ModelInfo:

@@ -12,14 +12,14 @@ import difflib
 
 from edgevision.config import TrainConfig
 from edgevision.core.errors import ConfigError
-from edgevision.tasks import classify, detect
+from edgevision.tasks import classify, detect, pose
 from edgevision.tasks.base import TaskSpec
 from edgevision.tasks.load import load_model
 
 __all__ = ["TASKS", "get_task", "load_model", "task_for_training"]
 
-TASKS: dict[str, TaskSpec] = {"detect": detect.SPEC, "classify": classify.SPEC}
-PLANNED = ("pose", "segment", "denoise")  # named in --task help; not trainable yet
+TASKS: dict[str, TaskSpec] = {"detect": detect.SPEC, "classify": classify.SPEC, "pose": pose.SPEC}
+PLANNED = ("segment", "denoise")  # named in --task help; not trainable yet
 
 
 def get_task(name: str) -> TaskSpec:

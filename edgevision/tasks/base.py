@@ -35,6 +35,7 @@ class ValOptions:
     exist_ok: bool = False  # reuse project/name
     save_json: bool = True  # write predictions.json
     plots: bool = True  # write PNG plots
+    kpt_sigmas: tuple[float, ...] = ()  # pose: OKS sigma per keypoint; () = data.sigmas rule
 
 
 @dataclass

@@ -37,6 +37,8 @@ def _load_onnx(path: Path) -> LoadedModel:
         "strides": list(info.strides),
         "codec": info.codec,
     }
+    if info.keypoints:  # pose: K, flip_idx, names, skeleton, sigmas as the checkpoint had them
+        meta["keypoints"] = dict(info.keypoints)
     return LoadedModel(info.task, path, session, meta)
 
 
@@ -52,7 +54,11 @@ def _load_checkpoint(path: Path) -> LoadedModel:
             "use a last.pt/best.pt written by `edgevision train`"
         )
     try:
-        model = build_model(meta["model_name"], num_classes=int(meta["num_classes"]))
+        model = build_model(
+            meta["model_name"],
+            num_classes=int(meta["num_classes"]),
+            num_keypoints=meta.get("num_keypoints"),  # pose models only
+        )
         meta.setdefault("task", task_of_model(meta["model_name"]))
     except UnknownModelError as e:
         raise CheckpointError(f"{path}: {e}; was it written by a newer edgevision?") from e

@@ -102,3 +102,33 @@ def image_grid(images: list[np.ndarray], columns: int = 4, cell: int = 320) -> n
         r, c = divmod(i, columns)
         grid[r * cell : r * cell + h, c * cell : c * cell + w] = resized
     return grid
+
+
+def draw_keypoints(
+    image: np.ndarray,
+    keypoints: np.ndarray,
+    skeleton: list[tuple[int, int]] | None = None,
+    min_score: float = 0.5,
+) -> np.ndarray:
+    """Points and skeleton edges drawn in place on an RGB image (returned for chaining).
+
+    Args:
+        keypoints: (N, K, 3) ``x, y, score`` (a visibility score, or COCO's v for ground truth);
+            a point is drawn when its score is at least ``min_score``.
+        skeleton: 0-based index pairs; an edge is drawn when both its ends are.
+    """
+    canvas = image
+    points = np.asarray(keypoints, dtype=np.float64).reshape(len(keypoints), -1, 3)
+    radius = max(2, round(sum(canvas.shape[:2]) / 400))
+    for person in points:
+        shown = person[:, 2] >= min_score
+        for edge, (a, b) in enumerate(skeleton or []):
+            if a < len(person) and b < len(person) and shown[a] and shown[b]:
+                start = tuple(int(round(v)) for v in person[a, :2])
+                end = tuple(int(round(v)) for v in person[b, :2])
+                cv2.line(canvas, start, end, color_for(edge), max(1, radius // 2), cv2.LINE_AA)
+        for index in np.flatnonzero(shown):
+            center = tuple(int(round(v)) for v in person[index, :2])
+            cv2.circle(canvas, center, radius, color_for(index), -1, cv2.LINE_AA)
+            cv2.circle(canvas, center, radius, (255, 255, 255), 1, cv2.LINE_AA)
+    return canvas

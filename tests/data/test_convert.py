@@ -169,5 +169,6 @@ def test_keypoints_survive_coco_yolo_coco(tmp_path):
     back = convert_dataset(yolo, "coco", tmp_path / "back")
     record_set_back, _ = load_dataset(back, "train")
     np.testing.assert_allclose(record_set_back.records[0].keypoints, points, atol=1e-3)
-    # YOLO carries no keypoint names or skeleton: placeholders come back (documented loss).
-    assert record_set_back.kpt_names == ["keypoint_0", "keypoint_1", "keypoint_2"]
+    # The data YAML carries the keypoint names and skeleton (kpt_names, skeleton keys).
+    assert record_set_back.kpt_names == ["nose", "left_eye", "right_eye"]
+    assert record_set_back.skeleton == [(0, 1), (0, 2)]

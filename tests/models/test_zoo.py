@@ -23,31 +23,45 @@ from edgevision.models.zoo import (
 from edgevision.tasks import TASKS
 from tests.models.cases import assert_parity, randomise_for_parity
 
-NAMES = model_names("detect")
+NAMES = model_names("detect") + model_names("pose")
 NUM_CLASSES = 3
+NUM_KEYPOINTS = 5  # pose models: not the default 17, so a lost num_keypoints shows
 
 
 def _num_points(height: int, width: int) -> int:
     return sum((height // s) * (width // s) for s in (8, 16, 32))
 
 
+def _build(name: str) -> nn.Module:
+    """A zoo detector with NUM_CLASSES classes (and NUM_KEYPOINTS keypoints for a pose model)."""
+    if task_of_model(name) == "pose":
+        return build_model(name, NUM_CLASSES, num_keypoints=NUM_KEYPOINTS)
+    return build_model(name, NUM_CLASSES)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_shape_at_two_sizes(name):
     torch.manual_seed(0)
-    model = build_model(name, NUM_CLASSES).eval()
+    model = _build(name).eval()
     assert isinstance(model, Detector)
     assert model.num_classes == NUM_CLASSES and model.strides == (8, 16, 32)
+    pose = task_of_model(name) == "pose"
+    assert model.num_keypoints == (NUM_KEYPOINTS if pose else 0)
     with torch.no_grad():
         for batch, height, width in [(2, 320, 320), (1, 256, 320)]:
             raw = model(torch.rand(batch, 3, height, width))
-            assert raw.shape == (batch, _num_points(height, width), 4 + NUM_CLASSES)
+            channels = 4 + NUM_CLASSES + 3 * model.num_keypoints
+            assert raw.shape == (batch, _num_points(height, width), channels)
             model.codec.decode(raw, (height, width))  # A agrees with the codec's grid
+            if pose:
+                keypoints = model.codec.decode_keypoints(raw, (height, width))
+                assert keypoints.shape == (*raw.shape[:2], NUM_KEYPOINTS, 3)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_backward_gives_finite_gradients_everywhere(name):
     torch.manual_seed(0)
-    model = build_model(name, NUM_CLASSES).train()
+    model = _build(name).train()
     raw = model(torch.rand(2, 3, 128, 160))
     assert torch.isfinite(raw).all()
     raw.float().mean().backward()
@@ -60,7 +74,7 @@ def test_backward_gives_finite_gradients_everywhere(name):
 def test_onnx_runtime_parity_at_two_sizes(name, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
-    model = randomise_for_parity(build_model(name, NUM_CLASSES).eval())
+    model = randomise_for_parity(_build(name).eval())
     path = tmp_path / f"{name}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
@@ -113,16 +127,41 @@ def test_one_table_for_every_task():
     assert model_names() == list(MODEL_ZOO) and set(model_names()) == {
         *model_names("detect"),
         *model_names("classify"),
+        *model_names("pose"),
     }
-    assert {spec.task for spec in MODEL_ZOO.values()} <= set(TASKS)  # a task folder runs each
+    # A task folder runs each model's task.
+    assert {spec.task for spec in MODEL_ZOO.values()} <= set(TASKS)
     assert task_of_model("nano-s") == "detect" and task_of_model("cls-resnet18") == "classify"
     assert model_names("classify") == [n for n in MODEL_ZOO if n.startswith("cls-")]
-    assert model_names("pose") == []
+    assert model_names("pose") == ["nano-s-pose", "nano-m-pose", "yolo-n-pose"]
+
+
+def test_pose_models_share_the_detectors_backbone_and_neck_and_default_to_17_keypoints():
+    for name in model_names("pose"):
+        detector, pose = build_model(name.removesuffix("-pose"), 1), build_model(name, 1)
+        assert pose.num_keypoints == 17 and pose.codec.metadata()["num_keypoints"] == 17
+        assert default_imgsz(name) == default_imgsz(name.removesuffix("-pose"))
+        for part in ("backbone", "neck"):
+            assert [p.shape for p in getattr(pose, part).parameters()] == [
+                p.shape for p in getattr(detector, part).parameters()
+            ]
+        # The detection head inside the pose head is the detector's own.
+        assert [p.shape for p in pose.head.detection.parameters()] == [
+            p.shape for p in detector.head.parameters()
+        ]
+
+
+def test_num_keypoints_only_for_pose_models():
+    with pytest.raises(ConfigError, match="nano-s is a detect model and predicts no keypoints"):
+        build_model("nano-s", 1, num_keypoints=17)
+    with pytest.raises(ConfigError, match="num_keypoints must be at least 1"):
+        build_model("nano-s-pose", 1, num_keypoints=0)
+    assert build_model("nano-s", 1, num_keypoints=0).num_keypoints == 0
 
 
 def test_list_models_rows():
     rows = list_models("detect")
-    assert [row["name"] for row in rows] == NAMES
+    assert [row["name"] for row in rows] == model_names("detect")
     nano = rows[0]
     assert nano["task"] == "detect" and nano["imgsz"] == default_imgsz("nano-s") == 320
     assert nano["params"] == count_parameters(build_model("nano-s", 80))
@@ -133,4 +172,8 @@ def test_list_models_rows():
     assert all(MODEL_ZOO[row["name"]].imgsz == row["imgsz"] for row in rows)
     everything = list_models()
     assert [row["name"] for row in everything] == list(MODEL_ZOO)
-    assert {row["task"] for row in everything} == {"detect", "classify"}
+    assert {row["task"] for row in everything} == {"detect", "classify", "pose"}
+    pose = {row["name"]: row for row in list_models("pose")}
+    # Reported at COCO keypoints: one class, 17 keypoints; the keypoint branch adds to nano-s.
+    assert pose["nano-s-pose"]["params"] == count_parameters(build_model("nano-s-pose", 1))
+    assert pose["nano-s-pose"]["flops"] > count_flops(build_model("nano-s", 1), 320)

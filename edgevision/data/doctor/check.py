@@ -3,8 +3,8 @@
 ``check_dataset`` reads the whole dataset once (for VOC every file in ``Annotations/``, not split by
 split, so each file is checked once), keeps the readers' issues (corrupt XML, float sizes, unknown
 classes, ...), adds record checks (swapped, outside, zero-area and duplicate boxes, images without
-objects) and image checks (missing, unreadable, size mismatch, EXIF rotation), and returns a
-:class:`CheckReport`.
+objects; keypoints in :mod:`.keypoints`) and image checks (missing, unreadable, size mismatch,
+EXIF rotation), and returns a :class:`CheckReport`.
 
 This module holds the report, ``check_dataset`` and the VOC layout checks; the parts live in
 :mod:`.check_read` (reading with object positions), :mod:`.check_images` (image inspection in a
@@ -29,6 +29,7 @@ from edgevision.core.issues import Issue
 from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.doctor.boxes import box_issues
 from edgevision.data.doctor.images import ImageInfo, ImageInspection, effective_size, image_issues
+from edgevision.data.doctor.keypoints import keypoint_issues
 from edgevision.data.doctor.read_all import read_whole_dataset
 from edgevision.data.formats import detect_format
 
@@ -221,7 +222,8 @@ def _check_records(
             reason = "no objects: kept as a negative (background) image"
             found.append(Issue(kinds.NO_OBJECTS, where, reason, "nothing to fix"))
         sizes.append(effective_size(record, info))
-    return found + box_issues(record_set.records, sizes, record_set.format)
+    found += box_issues(record_set.records, sizes, record_set.format)
+    return found + keypoint_issues(record_set, sizes)
 
 
 def image_issue_path(record: ImageRecord, format: str) -> Path:

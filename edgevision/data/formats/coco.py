@@ -12,6 +12,12 @@ Category ids: COCO ids may be sparse (1, 3, 7). Classes are the categories sorte
 so they survive re-ordering of classes) and :func:`category_ids` gives them back, index-aligned,
 for the writer and the COCO evaluator.
 
+Keypoints: ``categories[].keypoints`` (names) and ``skeleton`` (1-based pairs, 0-based in the
+RecordSet); each annotation's ``keypoints`` (x, y, v per point, pixels) and ``num_keypoints``
+(kept per record as ``extra["num_keypoints"]`` for the doctor; the writer recounts it). COCO has
+no field for ``flip_idx`` or OKS sigmas: they travel in a top-level ``"edgevision"`` dict (see
+:mod:`.keypoint_schema`), and ``flip_idx`` comes from ``left_*``/``right_*`` names without it.
+
 Losses on reading: segmentations, ``area`` (rewritten as the box area) and ``supercategory``.
 VOC ``difficult`` flags survive as a non-standard ``"difficult": 1`` annotation field (read back
 here, ignored by COCO tools).
@@ -38,9 +44,12 @@ from edgevision.data.formats.common import (
     read_json_file,
     resolve_inside,
 )
+from edgevision.data.formats.keypoint_schema import COCO_EXTRA_KEY, coco_extra, coco_keypoint_schema
+from edgevision.data.formats.keypoint_schema import flip_index as flip_index  # re-exported
 from edgevision.ops.boxes import box_area, xywh_to_xyxy, xyxy_to_xywh
 
 CATEGORY_IDS_KEY = "coco_category_ids"
+NUM_KEYPOINTS_KEY = "num_keypoints"  # record.extra: each object's stated num_keypoints, or None
 _SPLIT_WORDS = {"train": "train", "val": "val", "valid": "val", "validation": "val"}
 _SPLIT_WORDS |= {"test": "test", "trainval": "trainval", "minival": "val"}
 _FIX_HINT = "fix the entry in the JSON, or run edgevision data check DATA for the full list"
@@ -104,10 +113,10 @@ def _parse_categories(categories: list, json_path: Path) -> tuple[list[str], dic
     return names, {cat_id: index for index, cat_id in enumerate(ordered)}
 
 
-def _keypoint_schema(categories: list, json_path: Path) -> tuple[list | None, list | None]:
-    """(keypoint names, 0-based skeleton) shared by every category that declares keypoints."""
+def _keypoint_schema(categories: list, json_path: Path) -> tuple[list | None, object]:
+    """(keypoint names, skeleton as written) shared by every category that declares keypoints."""
     schemas = {
-        (tuple(c["keypoints"]), tuple(map(tuple, c.get("skeleton") or [])))
+        json.dumps([c["keypoints"], c.get("skeleton") or []], sort_keys=True)
         for c in categories
         if c.get("keypoints")
     }
@@ -116,24 +125,10 @@ def _keypoint_schema(categories: list, json_path: Path) -> tuple[list | None, li
     if len(schemas) > 1:
         reason = "categories declare different keypoint lists; one dataset holds one schema"
         raise DataError(json_path, reason, "split the file by keypoint schema")
-    names, skeleton = schemas.pop()
-    if not all(isinstance(n, str) for n in names):
-        raise DataError(json_path, "keypoint names must be strings", _FIX_HINT)
-    pairs = []
-    for pair in skeleton:
-        if len(pair) != 2 or not all(_is_int(k) and 1 <= k <= len(names) for k in pair):
-            reason = f"skeleton pair {list(pair)} is not two 1-based keypoint numbers"
-            raise DataError(json_path, reason, _FIX_HINT)
-        pairs.append((pair[0] - 1, pair[1] - 1))
-    return list(names), pairs
-
-
-def flip_index(kpt_names: list[str]) -> list[int]:
-    """``flip_idx`` from names: ``left_*`` and ``right_*`` swap under a horizontal flip."""
-    swap = {"left": "right", "right": "left"}
-    position = {name: i for i, name in enumerate(kpt_names)}
-    mirrored = [re.sub(r"left|right", lambda m: swap[m.group()], n) for n in kpt_names]
-    return [position.get(m, i) for i, m in enumerate(mirrored)]
+    names, skeleton = json.loads(schemas.pop())
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DataError(json_path, "keypoint names must be a list of strings", _FIX_HINT)
+    return names, skeleton
 
 
 def _is_int(value) -> bool:
@@ -243,9 +238,12 @@ def _attach_annotations(data: dict, json_path: Path, images: dict, refused: set,
             continue
         keypoints, problem = _parse_keypoints(ann.get("keypoints"), num_keypoints)
         if num_keypoints and problem:
-            reason = f"annotations[{i}] (id {ann.get('id')!r}): {problem}; all set invisible"
+            # Not "annotations[i]...": that prefix marks an object the reader left out.
+            reason = f"keypoints of annotations[{i}] (id {ann.get('id')!r}): {problem}; kept"
+            reason += " with every point unlabelled (v = 0)"
             issues.append(Issue(kinds.BAD_KEYPOINTS, json_path, reason, _FIX_HINT, i))
-        images[ann["image_id"]]["objects"].append((*parsed, keypoints))
+        stated = ann.get("num_keypoints") if num_keypoints and not problem else None
+        images[ann["image_id"]]["objects"].append((*parsed, keypoints, stated))
     return issues
 
 
@@ -254,6 +252,8 @@ def _build_record(image_id, image: dict, json_path: Path, extra: dict, num_keypo
     xywh = np.array([o[0] for o in objects], dtype=np.float64).reshape(-1, 4)
     # ImageRecord cannot hold (0, K, 3) yet (records.py reshape(n, -1, 3)): None when empty.
     keypoints = np.stack([o[4] for o in objects]) if num_keypoints and objects else None
+    if num_keypoints:  # each annotation's own count, for the doctor (None when not written)
+        extra = {**extra, NUM_KEYPOINTS_KEY: [o[5] for o in objects]}
     return ImageRecord(
         image_path=image["path"],
         width=image["size"][0],
@@ -293,9 +293,11 @@ def read_coco(
     class_names, category_index = _parse_categories(data["categories"], json_path)
     kpt_names, skeleton = _keypoint_schema(data["categories"], json_path)
     num_keypoints = len(kpt_names) if kpt_names else 0
+    keypoints, issues = None, []
+    if kpt_names:
+        keypoints, issues = coco_keypoint_schema(data, kpt_names, skeleton, json_path)
     image_dir = Path(image_dir) if image_dir else default_image_dir(json_path, data["images"])
     image_dir = image_dir.absolute()
-    issues: list[Issue] = []
     images, refused = _parse_images(data["images"], json_path, image_dir, issues)
     schema = (category_index, num_keypoints)
     issues += _attach_annotations(data, json_path, images, refused, schema)
@@ -307,9 +309,11 @@ def read_coco(
         if not image["objects"]:
             reason = f"no annotations in {json_path.name}; kept as a negative image"
             issues.append(Issue(kinds.NO_OBJECTS, image["path"], reason))
-    flip_idx = flip_index(kpt_names) if kpt_names else None
-    metadata = (split, kpt_names, skeleton, flip_idx)
-    return RecordSet(records, class_names, image_dir, "coco", *metadata), issues
+    record_set = RecordSet(records, class_names, image_dir, "coco", split)
+    if keypoints is not None:
+        record_set.kpt_names, record_set.skeleton = keypoints.names, keypoints.skeleton
+        record_set.flip_idx, record_set.kpt_sigmas = keypoints.flip_idx, keypoints.sigmas
+    return record_set, issues
 
 
 def category_ids(record_set: RecordSet) -> list[int]:
@@ -413,7 +417,11 @@ def to_coco_dict(record_set: RecordSet, file_names: list[str] | None = None) -> 
         images.append({"id": image_id, "file_name": file_name, **size})
         annotations += _annotations(record, image_id, cat_ids, len(annotations) + 1)
     categories = _categories(record_set, cat_ids)
-    return {"images": images, "annotations": annotations, "categories": categories}
+    coco = {"images": images, "annotations": annotations, "categories": categories}
+    extra = coco_extra(record_set.flip_idx, record_set.kpt_sigmas)
+    if extra and any("keypoints" in category for category in categories):
+        coco[COCO_EXTRA_KEY] = extra  # what COCO has no field for; COCO tools ignore the key
+    return coco
 
 
 def write_coco(

@@ -3,15 +3,19 @@
 Data YAML keys (read with ``yaml.safe_load``): ``path`` (dataset root; relative to the YAML's folder
 here, unlike Ultralytics which resolves it against the working or datasets folder), ``train`` /
 ``val`` / ``test`` (each a folder of images, a ``.txt`` list of image paths, or a list of those,
-relative to ``path``), ``names`` (list or ``{0: a, 1: b}``), ``kpt_shape`` ``[K, 2|3]`` and
-``flip_idx`` for pose. A relative path in a list file is relative to the list's folder (then to
-``path``); no listed image may lie outside ``path``.
+relative to ``path``), ``names`` (list or ``{0: a, 1: b}``), and for pose ``kpt_shape``
+``[K, 2|3]``, ``flip_idx``, ``kpt_names``, ``skeleton`` and ``kpt_oks_sigmas`` (read and judged
+by :mod:`.keypoint_schema`; the writer writes them all, ``kpt_shape`` as ``[K, 3]``). A relative
+path in a list file is relative to the list's folder (then to ``path``); no listed image may lie
+outside ``path``.
 
 Labels: ``.../images/.../x.jpg`` has labels at ``.../labels/.../x.txt`` (the last ``/images/`` is
 replaced, as in Ultralytics). One object per line: ``class cx cy w h`` normalised to [0, 1], then
-``x y [v]`` per keypoint for pose; a detection line with more than 5 numbers is read as a polygon
-``class x1 y1 x2 y2 ...`` and becomes its bounding box. A missing label file means a background
-image. YOLO has no difficult or crowd flag: those flags are lost on writing.
+``x y [v]`` per keypoint for pose (without ``v``, a labelled point gets v = 2 and ``0 0`` v = 0;
+a line with another number of keypoints than ``kpt_shape`` is skipped as BAD_KEYPOINTS); a
+detection line with more than 5 numbers is read as a polygon ``class x1 y1 x2 y2 ...`` and
+becomes its bounding box. A missing label file means a background image. YOLO has no difficult
+or crowd flag: those flags are lost on writing.
 """
 
 from __future__ import annotations
@@ -35,11 +39,17 @@ from edgevision.data.formats.common import (
     relative_inside,
     remap_classes,
 )
+from edgevision.data.formats.keypoint_schema import (
+    KeypointSchema,
+    yaml_keypoint_entries,
+    yaml_keypoint_schema,
+)
 from edgevision.ops.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 
 SPLITS = ("train", "val", "test")
 _YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml")
 _LINE_HINT = "fix or delete the line (format: class cx cy w h, normalised)"
+_KEYPOINT_HINT = "give every object the kpt_shape number of keypoints (unlabelled ones as 0 0 0)"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # PyYAML's safe constructors let Python's own errors out: "!!int :" (IndexError), "!!timestamp
 # 2020-13-45" (ValueError), "!!timestamp x" (AttributeError); deep nesting recurses past the limit.
@@ -220,6 +230,9 @@ def _parse_line(
     expected = 5 + num_keypoints * dims
     polygon = not kpt_shape and len(numbers) >= 7 and len(numbers) % 2 == 1
     if len(numbers) != expected and not polygon:
+        if num_keypoints and len(numbers) > 5 and (len(numbers) - 5) % dims == 0:
+            found = (len(numbers) - 5) // dims
+            return f"{found} keypoints, but kpt_shape says {num_keypoints} ({len(numbers)} columns)"
         return f"{len(numbers)} columns, expected {expected}"
     if not 0 <= numbers[0] < num_classes:
         return f"class id {int(numbers[0])} is outside 0..{num_classes - 1}"
@@ -255,8 +268,10 @@ def read_label_file(path: Path, size: tuple[int, int], num_classes: int, kpt_sha
         parsed = _parse_line(line.split(), size, num_classes, kpt_shape)
         if isinstance(parsed, str):
             kind = kinds.UNKNOWN_CLASS if "outside 0.." in parsed else kinds.CORRUPT_ANNOTATION
+            kind = kinds.BAD_KEYPOINTS if "kpt_shape says" in parsed else kind
             reason = f"{parsed}; object skipped"
-            issues.append(Issue(kind, path, reason, _LINE_HINT, line=number))
+            hint = _KEYPOINT_HINT if kind == kinds.BAD_KEYPOINTS else _LINE_HINT
+            issues.append(Issue(kind, path, reason, hint, line=number))
             continue
         objects.append(parsed)
     boxes = np.array([o[0] for o in objects]).reshape(-1, 4)
@@ -365,16 +380,21 @@ def read_yolo(
         example = label_path(records[0].image_path)
         hint = f"labels belong in .../labels/... mirroring .../images/... (e.g. {example})"
         issues.append(Issue(kinds.MISSING_ANNOTATION, yaml_path, reason, hint))
-    flip_idx = config.get("flip_idx")
-    record_set = RecordSet(records, names, root, "yolo", split, flip_idx=flip_idx)
+    record_set = RecordSet(records, names, root, "yolo", split)
+    if kpt_shape:
+        schema, schema_issues = yaml_keypoint_schema(config, yaml_path, kpt_shape[0])
+        issues += schema_issues
+        record_set.kpt_names, record_set.skeleton = schema.names, schema.skeleton
+        record_set.flip_idx, record_set.kpt_sigmas = schema.flip_idx, schema.sigmas
     if class_names and data_names and class_names != data_names:
         record_set, remap_issues = remap_classes(record_set, class_names)
         issues += remap_issues
     return record_set, issues
 
 
-def _label_text(record: ImageRecord) -> str:
-    """Label lines with 6 decimals; DataError when the size is unknown (nothing to normalise by)."""
+def _label_text(record: ImageRecord, decimals: int = 6) -> str:
+    """Label lines with ``decimals`` decimals; DataError when the size is unknown (nothing to
+    normalise by)."""
     width, height = float(record.width), float(record.height)
     if width <= 0 or height <= 0:
         reason = "image size unknown; YOLO labels are normalised by it"
@@ -382,10 +402,11 @@ def _label_text(record: ImageRecord) -> str:
     boxes = xyxy_to_cxcywh(record.boxes.astype(np.float64)) / (width, height, width, height)
     lines = []
     for k, (label, box) in enumerate(zip(record.labels, boxes, strict=True)):
-        fields = [str(int(label))] + [f"{v:.6f}" for v in box]
+        fields = [str(int(label))] + [f"{v:.{decimals}f}" for v in box]
         if record.keypoints is not None:
-            for x, y, visible in record.keypoints[k]:
-                fields += [f"{x / width:.6f}", f"{y / height:.6f}", str(int(visible))]
+            for x, y, visible in record.keypoints[k].astype(np.float64):
+                fields += [f"{x / width:.{decimals}f}", f"{y / height:.{decimals}f}"]
+                fields.append(str(int(visible)))
         lines.append(" ".join(fields))
     return "".join(f"{line}\n" for line in lines)
 
@@ -403,18 +424,25 @@ def _update_data_yaml(out_dir: Path, split: str, record_set: RecordSet) -> Path:
     ordered = {"path": str(out_dir.absolute())}
     ordered |= {s: config[s] for s in (*SPLITS, split) if config.get(s)}
     ordered["names"] = dict(enumerate(record_set.class_names))
-    keypoints = [r.keypoints for r in record_set.records if r.keypoints is not None]
-    if keypoints:
-        ordered["kpt_shape"] = [int(keypoints[0].shape[1]), 3]
-    if record_set.flip_idx:
-        ordered["flip_idx"] = [int(k) for k in record_set.flip_idx]
+    keypoints = [r.keypoints.shape[1] for r in record_set.records if r.keypoints is not None]
+    num_keypoints = keypoints[0] if keypoints else len(record_set.kpt_names or [])
+    if num_keypoints:
+        ordered["kpt_shape"] = [int(num_keypoints), 3]
+        schema = KeypointSchema(
+            record_set.kpt_names, record_set.skeleton, record_set.flip_idx, record_set.kpt_sigmas
+        )
+        ordered |= yaml_keypoint_entries(schema, record_set.num_classes)
     ordered |= {key: value for key, value in config.items() if key not in ordered}
     text = yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True)
     return atomic_write_text(yaml_path, text)
 
 
 def write_yolo(
-    record_set: RecordSet, out_dir: str | Path, split: str = "train", copy_images: bool = True
+    record_set: RecordSet,
+    out_dir: str | Path,
+    split: str = "train",
+    copy_images: bool = True,
+    decimals: int = 6,
 ) -> Path:
     """Write ``record_set`` as ``images/{split}/``, ``labels/{split}/`` and ``data.yaml``.
 
@@ -426,6 +454,8 @@ def write_yolo(
         out_dir: dataset folder; ``data.yaml`` in it gains the ``split`` entry.
         split: "train", "val" or "test".
         copy_images: copy the images in; when False they must already be in ``images/{split}/``.
+        decimals: decimals of the normalised coordinates. 6 is Ultralytics' custom (error up to
+            ``5e-7 * width`` px); ``data convert`` writes 8 so a round trip keeps 1e-4 px.
 
     Returns:
         The ``data.yaml`` path (what ``train --data`` takes).
@@ -439,5 +469,5 @@ def write_yolo(
     for record, name in zip(record_set.records, names, strict=True):
         if not (image_folder / name).is_file():
             raise DataError(image_folder / name, "image not in place", "use copy_images=True")
-        atomic_write_text(label_path(image_folder / name), _label_text(record))
+        atomic_write_text(label_path(image_folder / name), _label_text(record, decimals))
     return _update_data_yaml(out_dir, split, record_set)

@@ -41,7 +41,7 @@ from edgevision.export.quantize import (
 from edgevision.export.trace import trace
 from edgevision.models.blocks import fuse_conv_bn
 from edgevision.runtime.metadata import ModelInfo, letterbox_preprocess
-from edgevision.runtime.session import OnnxDetector
+from edgevision.runtime.session import open_model
 from edgevision.runtime.timing import time_session
 from edgevision.tasks.base import ExportOptions, LoadedModel
 from edgevision.tasks.detect.export_check import (
@@ -142,7 +142,7 @@ def model_info(
         class_names=list(meta["class_names"]),
         imgsz=(imgsz, imgsz),
         output_layout="nms" if nms else "raw",
-        task="detect",
+        task=meta.get("task", "detect"),  # "pose": the same graph, with keypoints
         strides=tuple(model.strides),
         head=model.codec.family,
         codec=model.codec.metadata(),
@@ -173,7 +173,8 @@ def export_model(
         ``path``, written atomically.
     """
     module = NmsDetector(model, conf, iou, max_det) if nms else model
-    outputs = NMS_OUTPUTS if nms else RAW_OUTPUTS
+    num_keypoints = getattr(model, "num_keypoints", 0)
+    outputs = (NMS_OUTPUTS + ["keypoints"] * bool(num_keypoints)) if nms else RAW_OUTPUTS
     axes = None
     if dynamic:
         axes = {"images": {0: "batch", 2: "height", 3: "width"}}
@@ -182,12 +183,14 @@ def export_model(
             axes["raw"][1] = "anchors"
     proto = trace(module, torch.rand(1, 3, imgsz, imgsz), outputs, axes, opset)
     if nms:
-        _declare_nms_shapes(proto, "batch" if dynamic else 1, max_det)
+        _declare_nms_shapes(proto, "batch" if dynamic else 1, max_det, num_keypoints)
     info = model_info(meta, model, imgsz, nms, dynamic, max_det, conf, iou)
     return write_model(proto, info, outputs, path)
 
 
-def _declare_nms_shapes(proto: onnx.ModelProto, batch: int | str, max_det: int) -> None:
+def _declare_nms_shapes(
+    proto: onnx.ModelProto, batch: int | str, max_det: int, num_keypoints: int = 0
+) -> None:
     """Write the fixed output shapes into the graph (the trace leaves them symbolic), so a
     reader sees ``boxes (batch, max_det, 4)`` without running the model."""
     shapes = {
@@ -195,6 +198,7 @@ def _declare_nms_shapes(proto: onnx.ModelProto, batch: int | str, max_det: int) 
         "boxes": [batch, max_det, 4],
         "scores": [batch, max_det],
         "classes": [batch, max_det],
+        "keypoints": [batch, max_det, num_keypoints, 3],
     }
     for output in proto.graph.output:
         dims = output.type.tensor_type.shape.dim
@@ -225,7 +229,7 @@ def quantize_export(
     out = quantize_int8(path, int8_path_for(path), ImageCalibrationReader(sources, imgsz))
     report = {"path": str(out), "calibration_images": len(sources)}
     thresholds = {"conf": options.conf, "iou": options.iou, "max_det": options.max_det}
-    fp32, int8 = OnnxDetector(path, **thresholds), OnnxDetector(out, **thresholds)
+    fp32, int8 = open_model(path, **thresholds), open_model(out, **thresholds)
     report["detections"] = detection_agreement(
         fp32.predict_images(images, names), int8.predict_images(images, names)
     )
@@ -249,7 +253,7 @@ def evaluate_onnx(
     max_det: int = 300,
 ) -> dict:
     """COCO mAP50-95 / mAP50 and VOC mAP50 of an ONNX model on a split, through the runtime path."""
-    detector = OnnxDetector(path, conf=conf, iou=iou, max_det=max_det)
+    detector = open_model(path, conf=conf, iou=iou, max_det=max_det)
     record_set, _ = load_dataset(data, split=split, class_names=detector.class_names)
     result = detection_metrics(*onnx_detections(detector, record_set))
     return {

@@ -14,7 +14,7 @@ from edgevision.data.formats import list_splits, load_dataset
 from edgevision.data.synth.detect import render_detection_image
 from edgevision.export.nms import NmsDetector
 from edgevision.export.parity import check_outputs, compare_detections
-from edgevision.runtime.session import OnnxDetector
+from edgevision.runtime.session import open_model
 from edgevision.tasks.detect.inference import DetectionPredictor
 
 NUM_SAMPLES = 4
@@ -107,7 +107,7 @@ def check_file(path: str | Path, reference: dict, options: dict) -> dict:
         ParityError: any difference beyond tolerance.
     """
     conf, iou, max_det, nms = options["conf"], options["iou"], options["max_det"], options["nms"]
-    detector = OnnxDetector(path, conf=conf, iou=iou, max_det=max_det)
+    detector = open_model(path, conf=conf, iou=iou, max_det=max_det)
     diffs = []
     for batch, outputs in zip(reference["batches"], reference["outputs"], strict=True):
         step = detector.batch_size if detector.batch_size == 1 else len(batch)

@@ -20,9 +20,16 @@ from edgevision.tasks.detect.skips import report_new_skips
 def predict_batch(
     model: nn.Module, images: torch.Tensor, conf: float, iou: float, max_det: int
 ) -> list[dict]:
-    """Detections per image in *input* pixels: dicts of ``boxes (K,4)``, ``scores``, ``classes``."""
-    boxes, scores = model.codec.decode(model(images), tuple(images.shape[-2:]))
-    return postprocess(boxes, scores, conf=conf, iou=iou, max_det=max_det)
+    """Detections per image in *input* pixels: dicts of ``boxes (K,4)``, ``scores``, ``classes``
+    and, for a model with keypoints, ``keypoints (K, P, 3)`` decoded at the kept points only."""
+    raw, hw = model(images), tuple(images.shape[-2:])
+    boxes, scores = model.codec.decode(raw, hw)
+    found = postprocess(boxes, scores, conf=conf, iou=iou, max_det=max_det)
+    if getattr(model, "num_keypoints", 0):
+        keypoints = model.codec.decode_keypoints(raw, hw)
+        for image_keypoints, dets in zip(keypoints, found, strict=True):
+            dets["keypoints"] = image_keypoints[dets["index"]]
+    return found
 
 
 def to_original(detections: dict, meta: dict) -> dict:
@@ -32,6 +39,8 @@ def to_original(detections: dict, meta: dict) -> dict:
         "scores": detections["scores"].float().cpu().numpy(),
         "classes": detections["classes"].cpu().numpy().astype(np.int64),
     }
+    if "keypoints" in detections:
+        found["keypoints"] = detections["keypoints"].float().cpu().numpy()
     return detections_to_original(found, meta["ratio"], meta["pad"], meta["orig_hw"])
 
 
@@ -142,6 +151,14 @@ class DetectionPredictor:
             d = to_original(dets, meta)
             hw = tuple(meta["orig_hw"])
             results.append(
-                Detections(d["boxes"], d["scores"], d["classes"], self.class_names, name, hw)
+                Detections(
+                    d["boxes"],
+                    d["scores"],
+                    d["classes"],
+                    self.class_names,
+                    name,
+                    hw,
+                    keypoints=d.get("keypoints"),
+                )
             )
         return results

@@ -143,6 +143,12 @@ class DetectionTask:
 
 def build_task(config: TrainConfig, device: torch.device, distributed: bool) -> DetectionTask:
     """Data splits, the zoo model, ``--weights`` (shape-matched) and ``--freeze`` for detection."""
+    train_set, val_set, train_issues = load_splits(config)
+    return detection_task(config, device, distributed, train_set, val_set, train_issues)
+
+
+def load_splits(config: TrainConfig) -> tuple[RecordSet, RecordSet | None, list[Issue]]:
+    """(train, val or None, the train reader's issues), each summary printed once up front."""
     train_set, train_issues = load_dataset(config.data, split="train")
     _print(summarize_issues(train_issues, "train split"))  # the summary counts reader drops too
     val_set = None
@@ -155,7 +161,23 @@ def build_task(config: TrainConfig, device: torch.device, distributed: bool) -> 
                 f"no val split in {config.data}: training without validation (run `edgevision data split`)"
             ]
         )
-    model = build_model(config.model, num_classes=len(train_set.class_names))
+    return train_set, val_set, train_issues
+
+
+def detection_task(
+    config: TrainConfig,
+    device: torch.device,
+    distributed: bool,
+    train_set: RecordSet,
+    val_set: RecordSet | None,
+    train_issues: list[Issue],
+    num_keypoints: int | None = None,
+) -> DetectionTask:
+    """The zoo model (with ``num_keypoints`` for pose models), ``--weights``, ``--freeze``, and
+    the detection task around it, with the data summary printed."""
+    model = build_model(
+        config.model, num_classes=len(train_set.class_names), num_keypoints=num_keypoints
+    )
     if config.weights and not config.resume:
         loaded = load_pretrained(model, config.weights)
         _print([f"weights {config.weights}: {loaded.summary()}"])

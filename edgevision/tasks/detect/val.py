@@ -84,7 +84,10 @@ def onnx_detections(session, record_set: RecordSet) -> tuple[RecordSet, list[dic
             continue
         found = session.predict_images([image], [str(record.image_path)])[0]
         kept.append(record)
-        detections.append({"boxes": found.boxes, "scores": found.scores, "classes": found.classes})
+        entry = {"boxes": found.boxes, "scores": found.scores, "classes": found.classes}
+        if found.keypoints is not None:
+            entry["keypoints"] = found.keypoints
+        detections.append(entry)
     if not kept and record_set.records:
         raise DataError(
             record_set.root, "no readable image in the split", "run edgevision data check"
