@@ -16,7 +16,8 @@ from edgevision.ops.keypoints import elementwise_oks, offsets_to_keypoints
 
 
 class PoseLoss:
-    """``DetectionLoss + kpt_weight * (1 - OKS) + kobj_weight * visibility BCE``.
+    """``DetectionLoss + kpt_weight * (1 - OKS) + kpt_l1_weight * distance / scale
+    + kobj_weight * visibility BCE``.
 
     The detection loss assigns (SimOTA on the decoded boxes) and scores boxes and classes as for
     a detector; the keypoint terms reuse its assignment, so a point is trained on the keypoints
@@ -26,6 +27,11 @@ class PoseLoss:
       labelled points, the object area taken from its target box, ``ops.keypoints``). OKS is
       scale-invariant and weighs each joint by how precisely people can label it, the measure
       the model is evaluated with (YOLO-pose's point; an L1 loss would favour large objects).
+      ``kpt`` also holds ``kpt_l1_weight`` times the mean distance of the labelled points
+      from their targets over the object scale (sqrt of the box area): ``1 - OKS`` saturates
+      for points far off (with sigma 0.05 a point half an object away has OKS ~ exp(-12) and
+      no gradient), and without this term such points never move. Measured on the pose demo
+      data: with OKS alone ``kpt`` stayed at 3.88 of 4 through the first epoch.
     - ``kobj``: BCE of each keypoint's visibility logit against "labelled" (``v > 0``), averaged
       over the K keypoints; the visibility score tells a drawing or a tracker which points to
       trust.
@@ -50,7 +56,7 @@ class PoseLoss:
         codec: the pose head's codec (``detector.codec``), K from it.
         sigmas: (K,) OKS sigmas, the ones the model is evaluated with
             (``data.sigmas.resolve_sigmas``), so the loss trains the measure that is reported.
-        kpt_weight, kobj_weight: weights of the keypoint terms (see above).
+        kpt_weight, kpt_l1_weight, kobj_weight: weights of the keypoint terms (see above).
         box_weight, cls_weight, iou_kind, assigner: as :class:`DetectionLoss`.
 
     Raises:
@@ -64,6 +70,7 @@ class PoseLoss:
         sigmas: Sequence[float],
         kpt_weight: float = 4.0,
         kobj_weight: float = 1.0,
+        kpt_l1_weight: float = 1.0,
         box_weight: float = 2.0,
         cls_weight: float = 1.0,
         iou_kind: str = "giou",
@@ -78,6 +85,7 @@ class PoseLoss:
                 f"{self.sigmas.tolist()}"
             )
         self.kpt_weight, self.kobj_weight = kpt_weight, kobj_weight
+        self.kpt_l1_weight = kpt_l1_weight
         self.detection = DetectionLoss(
             num_classes, codec.box_codec, box_weight, cls_weight, iou_kind, assigner
         )
@@ -140,6 +148,14 @@ class PoseLoss:
         has_points = labelled.any(dim=-1).float()  # (P,): objects with keypoint labels
         similarity = elementwise_oks(xy, gt, areas, self.sigmas.to(device))
         kpt_loss = self.kpt_weight * ((1 - similarity) * has_points).sum() / num_fg
+        # OKS saturates: with sigma 0.05 a point half an object away has OKS ~ exp(-12) and no
+        # gradient, so points far from their target would never move. The distance over the
+        # object scale (sqrt of the box area) pulls them in from anywhere; OKS then sharpens.
+        distance = (
+            torch.linalg.vector_norm(xy - gt[..., :2], dim=-1) / areas.clamp(min=1).sqrt()[:, None]
+        )
+        per_object = (distance * labelled).sum(-1) / labelled.sum(-1).clamp(min=1)
+        kpt_loss = kpt_loss + self.kpt_l1_weight * per_object.sum() / num_fg
         visibility = functional.binary_cross_entropy_with_logits(
             predicted[..., 2], labelled.float(), reduction="none"
         ).mean(dim=-1)

@@ -66,7 +66,25 @@ def test_one_point_off_by_a_known_distance(kpt_weight, distance):
     # Two labelled points, one exact: OKS = (1 + exp(-d^2 / (2 s^2 (2 sigma)^2))) / 2 with
     # s^2 the box area, the same at every positive, so the mean over positives is that value.
     similarity = (1 + math.exp(-(distance**2) / (2 * AREA * (2 * 0.1) ** 2))) / 2
+    # Plus the L1 term: mean over the two labelled points of distance / sqrt(area).
+    l1 = (distance / math.sqrt(AREA)) / 2
+    expected = kpt_weight * (1 - similarity) + 1.0 * l1
+    assert math.isclose(float(out["kpt"]), expected, rel_tol=1e-4)
+    only_oks = PoseLoss(NUM_CLASSES, CODEC, SIGMAS, kpt_weight=kpt_weight, kpt_l1_weight=0.0)
+    out = only_oks(perfect_raw(predicted), TARGETS, GT_KEYPOINTS, INPUT_HW)
     assert math.isclose(float(out["kpt"]), kpt_weight * (1 - similarity), rel_tol=1e-4)
+
+
+def test_far_points_still_get_a_gradient():
+    # Half an object away with sigma 0.05, OKS is ~exp(-12): the L1 term keeps points moving.
+    predicted = GT_KEYPOINTS[0].clone()
+    predicted[:2, :2] += 20.0
+    raw = perfect_raw(predicted).requires_grad_(True)
+    for l1_weight, moves in ((0.0, False), (1.0, True)):
+        loss = PoseLoss(NUM_CLASSES, CODEC, [0.05] * 3, kpt_l1_weight=l1_weight)
+        (grad,) = torch.autograd.grad(loss(raw, TARGETS, GT_KEYPOINTS, INPUT_HW)["loss"], raw)
+        keypoint_grad = grad[..., 4 + NUM_CLASSES :].view(-1, NUM_KEYPOINTS, 3)[..., :2]
+        assert (float(keypoint_grad.abs().max()) > 1e-3) == moves
 
 
 class CountingAssigner(SimOTAAssigner):
