@@ -37,11 +37,11 @@ from edgevision.core.records import ImageRecord, RecordSet
 from edgevision.data.doctor.changes import DROPPED, FIXED, NOT_FIXED, Change, FileFix
 from edgevision.data.doctor.check import CheckReport, check_dataset
 from edgevision.data.doctor.fix import (
-    _check_out_folder,
-    _retarget_yaml,
-    _write_copy,
-    _write_in_place,
+    check_out_folder,
     dataset_home,
+    retarget_yaml,
+    write_copy,
+    write_in_place,
 )
 from edgevision.data.doctor.read_all import object_indices
 from edgevision.data.doctor.review_csv import ReviewRow, format_box, read_review_rows
@@ -170,7 +170,7 @@ def apply_review(
     report = check_dataset(data, workers=workers)
     home = dataset_home(data, report)
     if out is not None:
-        _check_out_folder(Path(out), home)
+        check_out_folder(Path(out), home)
     edits, refused = _plan(rows, report.record_set, review_csv)
     fixes = {
         path: edit_file(path, report.format, items, report.record_set.class_names)
@@ -202,12 +202,12 @@ def _write(fixes: dict[Path, FileFix], data: Path, home: Path, out, in_place: bo
     existing = {path: content for path, content in edits.items() if path.exists()}
     created = {path: content for path, content in edits.items() if not path.exists()}
     if in_place:
-        written, backups = _write_in_place(existing)
+        written, backups = write_in_place(existing)
         return written + [atomic_write_bytes(p, c) for p, c in sorted(created.items())], backups
-    written = _write_copy(home, Path(out), existing)
+    written = write_copy(home, Path(out), existing)
     for path, content in sorted(created.items()):
         written.append(atomic_write_bytes(Path(out) / path.resolve().relative_to(home), content))
-    return written + _retarget_yaml(data, home, Path(out)), []
+    return written + retarget_yaml(data, home, Path(out)), []
 
 
 # ---------------------------------------------------------------------------------------------

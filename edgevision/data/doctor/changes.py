@@ -4,7 +4,7 @@ A :class:`Change` says which file and object, which defect, and what it was and 
 that it was removed (DROPPED) or why it was left alone (NOT_FIXED). :class:`FileFix` is one
 annotation file's new bytes with its changes; :class:`FixContext` is what every format fixer
 needs from the check. Also the repairs every fixer shares: the size to write
-(:func:`size_repair`), the box repair steps in the order ``check_boxes.judge_boxes`` judges them
+(:func:`size_repair`), the box repair steps in the order ``boxes.judge_boxes`` judges them
 (:func:`repair_steps`: swap the corners, then clip) and how numbers are written.
 """
 
@@ -99,7 +99,7 @@ def size_repair(record: ImageRecord, info: ImageInfo | None, kind: str) -> tuple
 def repair_steps(box: np.ndarray, size: tuple[int, int] | None) -> list[tuple[str, np.ndarray]]:
     """(kind, box after the step) for swapping then clipping one (4,) xyxy box, as check judges.
 
-    An unknown size clips only negative coordinates, like ``check_boxes.judge_boxes``.
+    An unknown size clips only negative coordinates, like ``boxes.judge_boxes``.
     """
     width, height = (np.inf, np.inf) if size is None else size
     ordered = order_corners(box)

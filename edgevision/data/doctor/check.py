@@ -7,9 +7,9 @@ objects; keypoints in :mod:`.keypoints`) and image checks (missing, unreadable, 
 EXIF rotation), and returns a :class:`CheckReport`.
 
 This module holds the report, ``check_dataset`` and the VOC layout checks; the parts live in
-:mod:`.check_read` (reading with object positions), :mod:`.check_images` (image inspection in a
+:mod:`.read_all` (reading with object positions), :mod:`.images` (image inspection in a
 process pool, started before the annotation reading so both run at once) and
-:mod:`.check_boxes` (box judging, shared with the fixer).
+:mod:`.boxes` (box judging, shared with the fixer).
 
 Exit code: 0 when every issue is ``info`` (an image without objects is a valid negative example and
 is only reported), 1 when any warning or error remains.

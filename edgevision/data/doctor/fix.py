@@ -1,7 +1,7 @@
 """The data doctor's treatment: repair what can be repaired, drop what cannot, list every change.
 
 ``fix_dataset`` runs :func:`~edgevision.data.doctor.check.check_dataset` and edits the annotation files
-the issues point at, so check and fix never disagree (both use ``check_boxes.judge_boxes``):
+the issues point at, so check and fix never disagree (both use ``boxes.judge_boxes``):
 
 - repaired: float sizes -> integers, missing or wrong ``<size>`` -> the real image size (boxes
   kept), swapped corners -> swapped back, boxes outside the image -> clipped, class-name case ->
@@ -17,8 +17,8 @@ the file system allows, unchanged annotation files copied byte for byte), ``in_p
 This module holds ``fix_dataset``, the planning and writing, and the :class:`FixReport` (the change
 log). The per-format editors live in :mod:`.fix_formats`: VOC XML is edited as a tree, so fields
 the fixer does not know (pose, custom tags) stay; COCO JSON is edited as a dict; YOLO label lines
-are rewritten. :class:`~.fix_changes.Change` and the other shared records live in
-:mod:`.fix_changes`.
+are rewritten. :class:`~.changes.Change` and the other shared records live in
+:mod:`.changes`.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def fix_dataset(
     report = report or check_dataset(data, deep, workers, class_names, case)
     home = dataset_home(data, report)
     if out is not None:
-        _check_out_folder(Path(out), home)
+        check_out_folder(Path(out), home)
     fixes, changes = plan_fixes(report)
     edits = {path: fix.data for path, fix in fixes.items() if fix.data is not None}
     result = FixReport(
@@ -171,10 +171,10 @@ def fix_dataset(
         check=report,
     )
     if in_place:
-        result.written, result.backups = _write_in_place(edits)
+        result.written, result.backups = write_in_place(edits)
     else:
-        result.written = _write_copy(home, Path(out), edits)
-        result.written += _retarget_yaml(Path(data), home, Path(out))
+        result.written = write_copy(home, Path(out), edits)
+        result.written += retarget_yaml(Path(data), home, Path(out))
     return result
 
 
@@ -193,7 +193,8 @@ def dataset_home(data: str | Path, report: CheckReport) -> Path:
     return Path(os.path.commonpath([start, Path(report.root).resolve()]))
 
 
-def _check_out_folder(out: Path, home: Path) -> None:
+def check_out_folder(out: Path, home: Path) -> None:
+    """ConfigError unless ``out`` is a new or empty folder that does not overlap the dataset."""
     out = out.resolve()
     if out == home or home in out.parents or out in home.parents:
         raise ConfigError(f"--out {out} overlaps the dataset {home}; choose a separate folder")
@@ -240,7 +241,8 @@ def _group_by_file(report: CheckReport, context: FixContext) -> tuple[dict, list
     return grouped, refused
 
 
-def _write_in_place(edits: dict[Path, bytes]) -> tuple[list[Path], list[Path]]:
+def write_in_place(edits: dict[Path, bytes]) -> tuple[list[Path], list[Path]]:
+    """Each file backed up (``.bak``), then rewritten atomically; (written, backups)."""
     written, backups = [], []
     for path, data in sorted(edits.items()):
         backups.append(backup_file(path))
@@ -248,7 +250,7 @@ def _write_in_place(edits: dict[Path, bytes]) -> tuple[list[Path], list[Path]]:
     return written, backups
 
 
-def _write_copy(home: Path, out: Path, edits: dict[Path, bytes]) -> list[Path]:
+def write_copy(home: Path, out: Path, edits: dict[Path, bytes]) -> list[Path]:
     """Copy the dataset tree to ``out``: images hard-linked, edited files written, rest copied."""
     edits = {Path(path).resolve(): data for path, data in edits.items()}
     written = []
@@ -266,7 +268,7 @@ def _write_copy(home: Path, out: Path, edits: dict[Path, bytes]) -> list[Path]:
     return written
 
 
-def _retarget_yaml(data: Path, home: Path, out: Path) -> list[Path]:
+def retarget_yaml(data: Path, home: Path, out: Path) -> list[Path]:
     """Point a copied data YAML's absolute ``path:`` at the copy, not at the source dataset."""
 
     source = data if data.is_file() else find_data_yaml(data)

@@ -4,8 +4,8 @@
 - COCO: edit the JSON dict (unknown keys survive), drop annotations from the list;
 - YOLO: rewrite the label lines.
 
-Boxes are repaired with :func:`~.fix_changes.repair_steps`, in the order
-``check_boxes.judge_boxes`` judges them, so check and fix never disagree.
+Boxes are repaired with :func:`~.changes.repair_steps`, in the order
+``boxes.judge_boxes`` judges them, so check and fix never disagree.
 """
 
 from __future__ import annotations
@@ -74,10 +74,10 @@ def fix_voc(path: Path, file_issues: list[Issue], records: list, context: FixCon
         if any(change.action == DROPPED for change in object_changes):
             dropped.append(objects[index])
     for element in dropped:
-        _remove(tree, element)
+        remove_element(tree, element)
     changes += _fix_voc_file_notes(tree, path, file_issues, record)
     utf8 = any(issue.kind == kinds.XML_ENCODING for issue in file_issues)
-    data = _xml_bytes(tree, original, utf8) if _edited(changes) else None
+    data = xml_bytes(tree, original, utf8) if _edited(changes) else None
     return FileFix(data, changes, len(objects), len(objects) - len(dropped))
 
 
@@ -228,7 +228,7 @@ def _text(parent, tag: str) -> str | None:
     return None if found is None or found.text is None else found.text.strip()
 
 
-def _remove(parent, element) -> None:
+def remove_element(parent, element) -> None:
     """Remove ``element``; the last child hands its tail on, so the closing tag stays indented."""
     children = list(parent)
     position = children.index(element)
@@ -237,7 +237,7 @@ def _remove(parent, element) -> None:
     parent.remove(element)
 
 
-def _xml_bytes(tree, original: bytes, utf8: bool = False) -> bytes:
+def xml_bytes(tree, original: bytes, utf8: bool = False) -> bytes:
     """Serialise with the file's declared encoding (UTF-8 when none, or when ``utf8``: a file the
     doctor found not plain UTF-8), always with a declaration."""
     match = re.match(

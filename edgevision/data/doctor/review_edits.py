@@ -27,7 +27,7 @@ import numpy as np
 from edgevision.core.records import ImageRecord
 from edgevision.data.doctor.boxes import describe_box
 from edgevision.data.doctor.changes import DROPPED, FIXED, NOT_FIXED, Change, FileFix, number_text
-from edgevision.data.doctor.fix_formats import _remove, _xml_bytes
+from edgevision.data.doctor.fix_formats import remove_element, xml_bytes
 from edgevision.data.doctor.review_csv import ReviewRow
 from edgevision.data.formats.voc import parse_voc_xml, record_to_xml
 from edgevision.ops.boxes import box_area, xyxy_to_cxcywh, xyxy_to_xywh
@@ -93,13 +93,13 @@ def _edit_voc(path: Path, edits: list[Edit], class_names: list[str]) -> FileFix:
             what = f"{name} {describe_box(_box(row.box), 'voc')}"
             changes.append(Change(path, row.kind, DROPPED, what, "", edit.position))
     for element in removed:
-        _remove(tree, element)
+        remove_element(tree, element)
     kept = len(objects) - len(removed)
     for offset, edit in enumerate(added):
         _append_object(tree, _voc_object(edit, class_names))
         what = f"{edit.row.suggested_class} {describe_box(_box(edit.row.suggested_box), 'voc')}"
         changes.append(Change(path, edit.row.kind, ADDED, "", what, kept + offset))
-    return FileFix(_xml_bytes(tree, original), changes, len(objects), kept + len(added))
+    return FileFix(xml_bytes(tree, original), changes, len(objects), kept + len(added))
 
 
 def _set_voc_box(element, box: np.ndarray) -> None:

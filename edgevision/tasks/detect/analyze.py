@@ -15,6 +15,7 @@ predict every image (faster; a model that memorised a wrong label will not flag 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -60,10 +61,7 @@ def analyze(loaded: LoadedModel, data: str, options: AnalyzeOptions) -> dict:
     fmt = record_set.format if record_set.format in ("voc", "coco") else "voc"
     write_marked_copy(items, record_set, run_dir / "review_copy", fmt)
     write_run_report(run_dir)  # again: now with the label review
-    kinds = {
-        kind: sum(item.kind == kind for item in items)
-        for kind in dict.fromkeys(i.kind for i in items)
-    }
+    kinds = dict(Counter(item.kind for item in items))
     result["review"] = kinds
     result["text"] += "\n" + _review_line(kinds, run_dir)
     return result
