@@ -26,6 +26,7 @@ from edgevision.data.anchors import (
     letterbox_wh,
     plot_anchors,
 )
+from edgevision.data.autoanchor import write_anchors_file
 from edgevision.data.convert import convert_dataset
 from edgevision.data.doctor.command import run_check
 from edgevision.data.doctor.read_all import read_whole_dataset
@@ -356,10 +357,11 @@ def data_anchors(
     metrics = anchor_metrics(wh, anchors)
     out = prepare_run_dir(project, name, exist_ok)
     plot = plot_anchors(wh, anchors, out / "anchors.png")
+    saved = write_anchors_file(out / "anchors.txt", anchors, note=f"imgsz {imgsz}, k {k}")
     return (
         f"{format_anchors(anchors)}\nmean IoU {metrics['mean_iou']:.4f}, best possible recall "
         f"{metrics['best_possible_recall']:.4f} (ratio threshold 4.0), {len(wh)} boxes at imgsz {imgsz}\n"
-        f"plot: {plot}"
+        f"plot: {plot}\nanchors file: {saved} (train --anchors FILE uses it; -k must match the model)"
     )
 
 

@@ -226,7 +226,7 @@ def _bench_torch(
 
     net, meta = _model_for(model, weights, num_classes)
     imgsz = imgsz or int(meta["imgsz"])
-    multiple = max(getattr(net, "strides", (1,)))
+    multiple = getattr(net, "size_divisor", 1)
     if imgsz % multiple:
         raise ConfigError(f"--imgsz {imgsz} must be a multiple of {multiple}")
     result = _header(meta["model_name"], meta["task"], imgsz, threads)

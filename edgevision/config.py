@@ -69,6 +69,9 @@ class TrainConfig:
     kpt_sigmas: str = (
         ""  # pose: comma-separated OKS sigma per keypoint; "" = the data's (see README)
     )
+    anchors: str = (
+        "auto"  # anchor-based heads: auto (check, re-cluster below 0.98 recall) | default | FILE
+    )
     resume: str = ""  # run folder (or its last.pt) to continue from
     time: float = 0.0  # wall-clock budget in minutes; 0 = no limit (epochs still apply)
     patience: int = 0  # stop when val mAP has not improved for N epochs; 0 = never

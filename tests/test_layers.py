@@ -75,7 +75,7 @@ TORCH_FREE_IMPORT = (
     "tasks.classify", "tasks.classify.val", "tasks.classify.predict", "tasks.detect.analyze",
     "analysis", "data.doctor.apply_review",
     "tasks.pose", "tasks.pose.val", "tasks.pose.predict", "eval.keypoints", "ops.keypoints",
-    "data.sigmas",
+    "data.sigmas", "data.autoanchor",
 )  # fmt: skip
 
 

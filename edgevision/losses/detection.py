@@ -8,6 +8,7 @@ import torch
 from edgevision.assign.simota import AssignResult, SimOTAAssigner
 from edgevision.losses.focal import quality_focal_loss
 from edgevision.losses.iou import iou_loss
+from edgevision.losses.targets import check_targets
 from edgevision.models.codecs.anchor_free import AnchorFreeCodec
 
 
@@ -106,13 +107,4 @@ class DetectionLoss:
                 f"raw output has shape {tuple(raw.shape)}; expected (B, A, {4 + self.num_classes})"
                 f" for {self.num_classes} classes"
             )
-        if targets.ndim != 2 or targets.shape[-1] != 6:
-            raise ValueError(f"targets have shape {tuple(targets.shape)}; expected (M, 6)")
-        if targets.numel() == 0:
-            return
-        lowest, highest = int(targets[:, 1].min()), int(targets[:, 1].max())
-        if lowest < 0 or highest >= self.num_classes:
-            raise ValueError(
-                f"target classes span {lowest}..{highest} but the loss has {self.num_classes} "
-                "classes; check the model's num_classes against the data's class list"
-            )
+        check_targets(targets, self.num_classes)

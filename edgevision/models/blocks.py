@@ -226,13 +226,18 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     """Fold every BatchNorm that directly follows a conv into that conv, in place.
 
     Handles :class:`ConvBNAct` and ``nn.Sequential`` runs of ``Conv2d, BatchNorm2d`` (the
-    torchvision ShuffleNetV2 layout). The BN becomes ``nn.Identity``, so an exported graph has one
+    torchvision ShuffleNetV2 layout). Modules with a ``reparameterize()`` method (RepVGG's
+    :class:`~edgevision.models.blocks_rep.RepConv`) first fuse their branches into one conv, so
+    every inference path (export, bench, the parity checks) runs the deployed graph. The BN becomes ``nn.Identity``, so an exported graph has one
     op fewer per conv. Only valid for inference: the folded model uses BN's running statistics and
     no longer updates them, so call it on a model in ``eval()`` mode, for export or prediction.
 
     Returns:
         ``model`` itself, for chaining.
     """
+    for module in list(model.modules()):
+        if callable(getattr(module, "reparameterize", None)):  # duck-typed: blocks_rep imports us
+            module.reparameterize()
     for module in list(model.modules()):
         if isinstance(module, ConvBNAct) and isinstance(module.bn, nn.BatchNorm2d):
             module.conv = _fold_bn(module.conv, module.bn)

@@ -21,11 +21,15 @@ class Detector(nn.Module):
         head: module mapping the neck's list to its raw output; has ``num_classes`` and
             ``codec(strides)``, the codec of its family (a pose head also ``num_keypoints``).
         strides: input pixels per cell of each level, finest first.
+        size_divisor: what the input's sides must be divisible by; ``max(strides)`` when None.
+            SSD heads set it to the backbone's stride: their coarse extra levels round up
+            (``ceil``), so a 320 input need not be a multiple of their 2**k nominal strides.
 
     Attributes:
         num_classes: C.
         num_keypoints: K keypoints per object for a pose head, 0 for a box-only head.
         strides: tuple of level strides.
+        size_divisor: input sides are multiples of this (letterbox, export, parity checks).
         codec: decodes ``forward``'s output (``codec.decode(raw, input_hw)``).
     """
 
@@ -35,12 +39,14 @@ class Detector(nn.Module):
         neck: nn.Module,
         head: nn.Module,
         strides: Sequence[int] = (8, 16, 32),
+        size_divisor: int | None = None,
     ):
         super().__init__()
         self.backbone = backbone
         self.neck = neck
         self.head = head
         self.strides = tuple(int(s) for s in strides)
+        self.size_divisor = int(size_divisor or max(self.strides))
         self.num_classes = int(head.num_classes)
         self.num_keypoints = int(getattr(head, "num_keypoints", 0))
         self.codec = head.codec(self.strides)

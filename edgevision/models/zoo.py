@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from edgevision.core.errors import ConfigError, UnknownModelError
+from edgevision.models.anchor_detector import tiny_anchor_detector
 from edgevision.models.backbones.cspdarknet import CSPDarknet, scale_width
 from edgevision.models.backbones.mobilenetv2 import mobilenet_v2
 from edgevision.models.backbones.resnet import resnet
@@ -28,6 +29,8 @@ from edgevision.models.detector import Detector
 from edgevision.models.heads.anchor_free import AnchorFreeHead
 from edgevision.models.heads.pose import PoseHead
 from edgevision.models.necks.pan import PAN, LightPAN
+from edgevision.models.rep_detector import rep_detector
+from edgevision.models.ssd_detector import ssd_grid, ssdlite_mnv2
 
 # NanoDet-Plus's choice for neck and head: unlike ReLU it never leaves a thin head's channels dead,
 # and ONNX Runtime fuses it into the conv just the same.
@@ -148,6 +151,21 @@ MODEL_ZOO: dict[str, ModelSpec] = {
     "yolo-s": ModelSpec(
         "detect", partial(yolo_detector, depth_multiple=0.33, width_multiple=0.50), 640
     ),
+    # The other families users come with: anchor-based YOLOv4-tiny on the data's k-means anchors.
+    "yolo-tiny-anchor": ModelSpec(
+        "detect", partial(tiny_anchor_detector, width_multiple=0.75), 416
+    ),
+    # RepVGG blocks (3x3 + 1x1 + identity while training, one 3x3 conv once exported) on an
+    # EfficientRep backbone and Rep-PAN neck, YOLOv6's design; rep-s at 416 as yolo-n (CPU cost).
+    "rep-n": ModelSpec(
+        "detect", partial(rep_detector, depth_multiple=0.33, width_multiple=0.25), 320
+    ),
+    "rep-s": ModelSpec(
+        "detect", partial(rep_detector, depth_multiple=0.33, width_multiple=0.50), 416
+    ),
+    # SSDLite (MobileNetV2, 6 levels, hard-negative mining) and the fastai multi-grid SSD (focal).
+    "ssdlite-mnv2": ModelSpec("detect", partial(ssdlite_mnv2, width_multiple=1.0), 320),
+    "ssd-grid": ModelSpec("detect", ssd_grid, 320),
     "cls-shufflenetv2-x0.5": ModelSpec(
         "classify", partial(shufflenet_classifier, width_multiple=0.5), 224
     ),

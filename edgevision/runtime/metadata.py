@@ -17,11 +17,13 @@ preprocess          JSON: ``{"kind": "letterbox", "color": 114, ...}`` (detector
 input               JSON description of ``images``: float32 (B, 3, H, W), RGB, [0, 1]
 output_layout       ``"raw"``, ``"nms"`` or ``"probabilities"`` (see :data:`OUTPUT_LAYOUTS`)
 outputs             JSON list of output names, in graph order
-head                detectors: the head's codec family (``"anchor_free"``, ``"pose"``), which the
-                    runtime decodes ``raw`` with (``runtime/codecs/``)
+head                detectors: the head's codec family (``"anchor_free"``, ``"pose"``,
+                    ``"anchor"``, ``"ssd"``), which the runtime decodes ``raw`` with
+                    (``runtime/codecs/``)
 codec               detectors: JSON of the codec's parameters (``head``, ``strides``, and what a
-                    family adds: ``num_keypoints`` for ``pose``), handed to the runtime twin as
-                    they are
+                    family adds: ``num_keypoints`` for ``pose``, ``anchors`` for ``anchor``, the
+                    prior ``levels``, ``variances``, ``scores`` and ``size_divisor`` for ``ssd``),
+                    handed to the runtime twin as they are
 strides             detectors: JSON list of level strides, finest first
 letterbox           detectors: JSON letterbox settings (the ``preprocess`` entry, kept for files
                     read by older releases)
@@ -61,6 +63,21 @@ OUTPUT_LAYOUTS = {
     ),
     "probabilities": (
         "probabilities (B, C) float32: softmax over class_names (normalisation is in the graph)"
+    ),
+}
+# The raw layout of the other head families (``head``); anchor-free and pose use OUTPUT_LAYOUTS.
+RAW_BY_HEAD = {
+    "anchor": (
+        "raw (B, N, 5 + C) float32: N = sum over levels of (H/s)*(W/s)*na, levels in stride order, "
+        "row-major cells, anchors within a cell; channels tx, ty, tw, th, objectness, class logits: "
+        "xy = (2 sigmoid(t) - 0.5 + cell) * stride, wh = (2 sigmoid(t))^2 * anchor (codec "
+        "'anchors', input pixels), score = sigmoid(objectness) * sigmoid(class)"
+    ),
+    "ssd": (
+        "raw (B, N, 4 + C + 1) float32: N priors (codec 'levels': per level a ceil(H/s) x "
+        "ceil(W/s) grid, cell-major, priors within a cell); channels 0:4 SSD offsets of the prior "
+        "with variances (codec 'variances'), then background-first logits (codec 'scores': "
+        "softmax over C + 1, or sigmoid over the C classes)"
     ),
 }
 # Appended to the layout's description for a keypoint (pose) model.
@@ -115,6 +132,12 @@ class ModelInfo:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def size_divisor(self) -> int:
+        """What a dynamic input's sides must be divisible by: the codec's ``size_divisor`` (SSD
+        heads, whose coarse levels round up) or the largest stride."""
+        return int(self.codec.get("size_divisor") or max(self.strides, default=1))
+
 
 def to_metadata(info: ModelInfo, outputs: list[str]) -> dict[str, str]:
     """``metadata_props`` strings for ``info`` (the inverse of :func:`parse_metadata`)."""
@@ -148,6 +171,8 @@ def to_metadata(info: ModelInfo, outputs: list[str]) -> dict[str, str]:
 
 def _output_description(info: ModelInfo) -> str:
     description = OUTPUT_LAYOUTS[info.output_layout]
+    if info.output_layout == "raw" and info.head in RAW_BY_HEAD:
+        description = RAW_BY_HEAD[info.head]
     num_keypoints = info.codec.get("num_keypoints") or (info.keypoints or {}).get("num_keypoints")
     if num_keypoints and info.output_layout in KEYPOINT_OUTPUTS:
         description += KEYPOINT_OUTPUTS[info.output_layout]

@@ -135,7 +135,7 @@ class OnnxModel:
                 f"{self.path}: exported for a fixed {self.info.imgsz[0]}x{self.info.imgsz[1]} "
                 f"input, cannot run at imgsz {imgsz}; drop --imgsz or re-export with --dynamic"
             )
-        multiple = max(self.info.strides, default=1)
+        multiple = self.info.size_divisor
         if imgsz % multiple:
             raise ConfigError(f"imgsz {imgsz} must be a multiple of {multiple}")
         return (int(imgsz), int(imgsz))

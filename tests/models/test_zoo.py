@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from edgevision.core.errors import ConfigError, UnknownModelError
+from edgevision.losses.for_head import detection_loss
 from edgevision.models.detector import Detector
 from edgevision.models.zoo import (
     MODEL_ZOO,
@@ -44,18 +45,49 @@ def test_forward_shape_at_two_sizes(name):
     torch.manual_seed(0)
     model = _build(name).eval()
     assert isinstance(model, Detector)
-    assert model.num_classes == NUM_CLASSES and model.strides == (8, 16, 32)
+    assert model.num_classes == NUM_CLASSES
     pose = task_of_model(name) == "pose"
     assert model.num_keypoints == (NUM_KEYPOINTS if pose else 0)
     with torch.no_grad():
         for batch, height, width in [(2, 320, 320), (1, 256, 320)]:
             raw = model(torch.rand(batch, 3, height, width))
-            channels = 4 + NUM_CLASSES + 3 * model.num_keypoints
-            assert raw.shape == (batch, _num_points(height, width), channels)
-            model.codec.decode(raw, (height, width))  # A agrees with the codec's grid
+            boxes, scores = model.codec.decode(raw, (height, width))  # raw fits the codec's grid
+            assert boxes.shape == (batch, raw.shape[1], 4)
+            assert scores.shape == (batch, raw.shape[1], NUM_CLASSES)
+            assert 0 <= scores.min() and scores.max() <= 1
+            if model.codec.family in ("anchor_free", "pose"):
+                assert model.strides == (8, 16, 32)
+                channels = 4 + NUM_CLASSES + 3 * model.num_keypoints
+                assert raw.shape == (batch, _num_points(height, width), channels)
             if pose:
                 keypoints = model.codec.decode_keypoints(raw, (height, width))
                 assert keypoints.shape == (*raw.shape[:2], NUM_KEYPOINTS, 3)
+
+
+@pytest.mark.parametrize("name", model_names("detect"))
+def test_a_few_training_steps_lower_the_loss(name):
+    """The family's own loss (the one the detection task trains with) on one fixed batch."""
+    torch.manual_seed(0)
+    model = _build(name).train()
+    loss_fn = detection_loss(model)
+    images = torch.rand(2, 3, 128, 128)
+    targets = torch.tensor(
+        [
+            [0, 0, 16.0, 20.0, 70.0, 90.0],
+            [0, 2, 80.0, 8.0, 120.0, 40.0],
+            [1, 1, 30.0, 30.0, 100.0, 110.0],
+        ]
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(8):
+        loss = loss_fn(model(images), targets, (128, 128))["loss"]
+        assert torch.isfinite(loss)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.8 * losses[0], losses
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -111,7 +143,8 @@ def test_unknown_name_lists_close_matches(typo, suggestion):
     with pytest.raises(UnknownModelError, match=f"did you mean {suggestion}") as error:
         build_model(typo, NUM_CLASSES)
     assert isinstance(error.value, ConfigError) and isinstance(error.value, ValueError)
-    assert "available models: nano-s, nano-m, yolo-n, yolo-s, cls-" in str(error.value)
+    assert "available models: nano-s, nano-m, yolo-n, yolo-s, " in str(error.value)
+    assert "cls-resnet18" in str(error.value)
     with pytest.raises(UnknownModelError):
         default_imgsz(typo)
 

@@ -4,6 +4,11 @@ has ``detections(raw, params, input_hw, conf, iou, max_det)``, ``params`` being 
 metadata of the file; it returns per image ``boxes``, ``scores``, ``classes`` and ``index``, and
 what its family adds (``pose``: ``keypoints`` (N, K, 3) ``x, y`` input pixels, visibility score)."""
 
-from edgevision.runtime.codecs import anchor_free, pose
+from edgevision.runtime.codecs import anchor_based, anchor_free, pose, ssd
 
-CODECS = {anchor_free.FAMILY: anchor_free, pose.FAMILY: pose}
+CODECS = {
+    anchor_free.FAMILY: anchor_free,
+    pose.FAMILY: pose,
+    anchor_based.FAMILY: anchor_based,
+    ssd.FAMILY: ssd,
+}

@@ -113,9 +113,9 @@ def export_detector(loaded: LoadedModel, options: ExportOptions) -> dict:
 
 
 def _check_options(model: nn.Module, imgsz: int, options: ExportOptions) -> int:
-    largest = max(model.strides)
-    if imgsz <= 0 or imgsz % largest:
-        raise ConfigError(f"--imgsz {imgsz} must be a positive multiple of {largest}")
+    divisor = model.size_divisor
+    if imgsz <= 0 or imgsz % divisor:
+        raise ConfigError(f"--imgsz {imgsz} must be a positive multiple of {divisor}")
     check_opset(options.opset)
     if options.max_det < 1:
         raise ConfigError(f"--max-det {options.max_det} must be at least 1")

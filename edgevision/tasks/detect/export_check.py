@@ -79,7 +79,7 @@ def torch_reference(
         options["imgsz"],
     )
     module = NmsDetector(model, conf, iou, max_det).eval() if options["nms"] else model.eval()
-    batches = _parity_batches(images, imgsz, options["dynamic"], max(model.strides))
+    batches = _parity_batches(images, imgsz, options["dynamic"], model.size_divisor)
     outputs = []
     for batch in batches:
         output = module(batch)

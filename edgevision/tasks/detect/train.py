@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 from edgevision.analysis.report import write_run_report
 from edgevision.config import TrainConfig
 from edgevision.core import issues as kinds
+from edgevision.core.errors import ConfigError
 from edgevision.core.issues import Issue, summarize_issues
 from edgevision.core.records import RecordSet
 from edgevision.data.datasets.detect import AugmentConfig, DetectionDataset
@@ -20,7 +22,7 @@ from edgevision.engine import dist
 from edgevision.engine.checkpoint import load_pretrained
 from edgevision.engine.optim import freeze
 from edgevision.eval.coco import coco_evaluate
-from edgevision.losses.detection import DetectionLoss
+from edgevision.losses.for_head import detection_loss
 from edgevision.models.zoo import build_model, default_imgsz
 from edgevision.tasks.base import ValOptions
 from edgevision.tasks.detect.inference import ground_truth_for, run_inference
@@ -34,8 +36,9 @@ def augment_config(config: TrainConfig) -> AugmentConfig:
 
 
 class DetectionTask:
-    """Detection for the trainer: letterboxed images and ``targets`` rows in, the head codec's
-    decode + SimOTA + QFL/GIoU losses, COCO mAP out (``fitness`` = mAP50-95)."""
+    """Detection for the trainer: letterboxed images and ``targets`` rows in, the loss of the
+    head's family (``losses/for_head.py``: SimOTA + QFL/GIoU for anchor-free heads), COCO mAP out
+    (``fitness`` = mAP50-95)."""
 
     name = "detect"
     head_prefixes: tuple[str, ...] = ()
@@ -55,7 +58,6 @@ class DetectionTask:
         self.model, self.model_name, self.config = model, model_name, config
         self.imgsz, self.device = imgsz, device
         self.class_names = list(train_set.class_names)
-        self.loss_fn = DetectionLoss(model.num_classes, model.codec)
         self.train_dataset = DetectionDataset(
             train_set,
             imgsz=imgsz,
@@ -64,6 +66,11 @@ class DetectionTask:
             cache=config.cache,
             seed=config.seed,
         )
+        if config.batch < 2 and model.size_divisor < max(model.strides):
+            raise ConfigError(
+                f"--batch {config.batch}: {model_name}'s coarsest levels are 1x1 cells, where "
+                "BatchNorm needs at least 2 images per batch to train; use --batch 2 or more"
+            )
         loader = build_dataloader(
             self.train_dataset,
             config.batch,
@@ -71,6 +78,9 @@ class DetectionTask:
             shuffle=True,
             seed=config.seed,
             distributed=distributed,
+            # A lone image left at the end of an epoch: BatchNorm cannot train on one image's 1x1
+            # cells (SSD's coarse levels), and its statistics would be noise for any model.
+            drop_last=len(self.train_dataset) % config.batch == 1 and config.batch > 1,
         )
         self.train_loader = SkipReportingLoader(loader, self.train_dataset)
         self.val_set = val_set
@@ -89,6 +99,12 @@ class DetectionTask:
         set_loader_epoch(self.train_dataset, self.train_loader, epoch)
         if epochs_left <= self.config.close_mosaic:
             self.train_dataset.close_mosaic()
+
+    @cached_property
+    def loss_fn(self):
+        """The head family's loss, built on first use: a pose task wraps this task and brings its
+        own loss, so building here would ask for a box-only loss that pose heads do not have."""
+        return detection_loss(self.model)
 
     def loss(self, model: nn.Module, batch: dict) -> dict:
         images = batch["images"].to(
@@ -183,11 +199,35 @@ def detection_task(
         _print([f"weights {config.weights}: {loaded.summary()}"])
     freeze(config.freeze, [model.backbone], list(model.children()))
     imgsz = config.imgsz or default_imgsz(config.model)
+    if hasattr(model.head, "set_anchors") and not config.resume:  # resume restores its own
+        _print([choose_anchors(model.head, config, train_set, imgsz)])
     task = DetectionTask(
         model, config.model, train_set, val_set, config, imgsz, device, distributed
     )
     _print(data_summary(task, train_set, train_issues))
     return task
+
+
+def choose_anchors(head: nn.Module, config: TrainConfig, train_set: RecordSet, imgsz: int) -> str:
+    """Set an anchor-based head's anchors from ``--anchors`` and say what was chosen.
+
+    ``default``: the model's own (the built-in set, or those of ``--weights``); a file: its
+    ``w,h`` pairs (``edgevision data anchors --save``); ``auto``: the model's own, checked on the
+    training labels at ``imgsz`` and re-clustered when their best possible recall is under 0.98
+    (YOLOv5's autoanchor). The anchors trained with are saved in the checkpoint (a buffer of the
+    head) and in the ONNX metadata, so val, predict and the runtime decode with the same ones.
+    """
+    from edgevision.data.autoanchor import anchors_for_training, sizes_for_training
+
+    source = f"the anchors of {config.weights}" if config.weights else "the default anchors"
+    anchors, text = anchors_for_training(
+        config.anchors,
+        head.anchors.detach().cpu().numpy(),
+        sizes_for_training(train_set, imgsz),
+        source=source,
+    )
+    head.set_anchors(torch.as_tensor(anchors, dtype=torch.float32))
+    return text
 
 
 def _print(lines: list[str]) -> None:
