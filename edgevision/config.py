@@ -46,7 +46,9 @@ class TrainConfig:
     project: str = "runs/train"  # parent folder of run folders
     name: str = "exp"  # run folder name under project
     exist_ok: bool = False  # reuse project/name instead of creating name2, name3, ...
-    cache: str = "none"  # none | ram: keep decoded, resized images in memory
+    cache: str = (
+        "auto"  # auto | ram | none: decoded, resized training images in RAM (auto: when they fit)
+    )
     close_mosaic: int = 10  # turn mosaic off for the last N epochs
     mosaic: float = 1.0  # probability of a 4-image mosaic
     mixup: float = 0.0  # probability of mixup

@@ -138,8 +138,8 @@ class ClassificationDataset(Dataset):
         cache: str = "none",
         seed: int = 0,
     ) -> None:
-        if cache not in ("none", "ram"):
-            raise ConfigError(f'cache={cache!r} is not supported; use "none" or "ram"')
+        if cache not in ("auto", "ram", "none"):
+            raise ConfigError(f'cache={cache!r} is not supported; use "auto", "ram" or "none"')
         if not len(data):
             raise DataError(
                 data.root, f"the {data.split} split has no images", "run edgevision data check"
@@ -149,8 +149,8 @@ class ClassificationDataset(Dataset):
         self._state = torch.zeros(1, dtype=torch.int64).share_memory_()  # [epoch]
         self._unreadable = torch.zeros(len(data), dtype=torch.uint8).share_memory_()
         self._cache: list[np.ndarray | None] | None = None
-        if cache == "ram":
-            self._fill_cache()
+        if cache in ("auto", "ram"):  # auto: only when it fits, without a warning when not
+            self._fill_cache(warn=cache == "ram")
 
     def __len__(self) -> int:
         return len(self.data)
@@ -167,10 +167,12 @@ class ClassificationDataset(Dataset):
     def num_unreadable(self) -> int:
         return int(self._unreadable.sum())
 
-    def _fill_cache(self) -> None:
+    def _fill_cache(self, warn: bool = True) -> None:
         side = round(self.imgsz * RESIZE_RATIO)
         needed, available = len(self) * side * side * 4, available_memory_bytes()  # ~4:3 images
         if available is not None and needed > CACHE_MEMORY_FRACTION * available:
+            if not warn:
+                return
             warnings.warn(
                 f"RAM cache needs ~{needed / 2**30:.1f} GiB of {available / 2**30:.1f} GiB "
                 "free; training without a cache",

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 from edgevision.core.errors import ConfigError, DataError
 from edgevision.core.image import letterbox_params, read_image, resize_image
 from edgevision.core.records import ImageRecord, RecordSet
+from edgevision.data.datasets.reduced_decode import load_reduced, target_size
 from edgevision.data.datasets.sanitize import probe_images, sanitize_records
 from edgevision.data.datasets.transforms import (
     Sample,
@@ -45,6 +46,7 @@ from edgevision.data.datasets.transforms import (
 from edgevision.ops.boxes import clip_boxes
 
 CACHE_MEMORY_FRACTION = 0.5  # the RAM cache may use at most this share of available memory
+CACHE_MODES = ("auto", "ram", "none")  # auto: cache when it fits in CACHE_MEMORY_FRACTION
 
 
 @dataclass
@@ -70,17 +72,25 @@ class _Loaded(NamedTuple):
     ratio: float  # resized / original
 
 
-def load_image(path: str | Path, imgsz: int) -> tuple[np.ndarray, tuple[int, int]]:
+def load_image(
+    path: str | Path, imgsz: int, orig_hw: tuple[int, int] | None = None, reduced: bool = False
+) -> tuple[np.ndarray, tuple[int, int]]:
     """Decode and resize so the long side is ``imgsz``: ``((h, w, 3) uint8 RGB, (orig_h, orig_w))``.
 
     The same resize as :func:`transforms.letterbox`, so dataset val images equal predict inputs.
+    ``reduced=True`` decodes JPEGs at 1/2, 1/4 or 1/8 scale when the target is that much smaller
+    (:func:`~edgevision.data.datasets.reduced_decode.load_reduced`: same size and geometry,
+    pixels within a few grey levels, several times less decode work); ``orig_hw`` (h, w) is the
+    stored size when known, which saves reading the header again.
     """
+    if reduced:
+        loaded = load_reduced(path, imgsz, orig_hw)
+        if loaded is not None:
+            return loaded
     image = read_image(path)
     height, width = image.shape[:2]
-    ratio = imgsz / max(height, width)
-    # max(1, ...): a 8000 x 20 strip must not round to zero rows.
-    size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
-    return resize_image(image, size), (height, width)
+    # target_size: at least 1 px a side (an 8000 x 20 strip must not round to zero rows).
+    return resize_image(image, target_size((height, width), imgsz)), (height, width)
 
 
 def _raise_nothing_usable(root: Path, skipped: list[tuple[Path, str]]) -> None:
@@ -111,6 +121,42 @@ def estimate_cache_bytes(records: list[ImageRecord], imgsz: int) -> int:
     return int(pixels.sum() * 3)
 
 
+class CachePlan(NamedTuple):
+    use: bool  # fill the RAM cache
+    needed: int  # bytes the cache would take (estimate_cache_bytes)
+    available: int | None  # MemAvailable in bytes, None where unknown
+    message: str  # one line for the training log, saying what was chosen and why
+
+
+def _size_text(num_bytes: float) -> str:
+    return f"{num_bytes / 2**30:.1f} GiB" if num_bytes >= 2**30 else f"{num_bytes / 2**20:.1f} MiB"
+
+
+def plan_cache(records: list[ImageRecord], imgsz: int, cache: str) -> CachePlan:
+    """Whether ``cache`` ("auto" | "ram" | "none") fills the RAM cache for ``records`` at ``imgsz``.
+
+    "auto" and "ram" cache when the images fit in :data:`CACHE_MEMORY_FRACTION` of the available
+    memory. Where that is unknown (no /proc/meminfo) "ram" still caches, as asked, and "auto" does
+    not: a cache that does not fit swaps, which is slower than decoding.
+    """
+    if cache == "none":
+        return CachePlan(False, 0, None, 'cache: off (cache="none")')
+    needed, available = estimate_cache_bytes(records, imgsz), available_memory_bytes()
+    cached = f"cache: {len(records):,} images at {imgsz} px in RAM ({_size_text(needed)}"
+    if available is None:
+        if cache == "ram":
+            return CachePlan(True, needed, None, f"{cached}; available memory unknown)")
+        why = f'available memory unknown (needs {_size_text(needed)}); cache="ram" forces it'
+        return CachePlan(False, needed, None, f"cache: not used: {why}")
+    if needed > CACHE_MEMORY_FRACTION * available:
+        why = (
+            f"needs {_size_text(needed)}, {_size_text(available)} available "
+            f"(at most {CACHE_MEMORY_FRACTION:.0%} may be used)"
+        )
+        return CachePlan(False, needed, available, f"cache: not used: {why}")
+    return CachePlan(True, needed, available, f"{cached} of {_size_text(available)} available)")
+
+
 class DetectionDataset(Dataset):
     """Records -> augmented (or letterboxed) samples for detection and pose.
 
@@ -128,9 +174,15 @@ class DetectionDataset(Dataset):
         imgsz: square input side in pixels.
         augment: training augmentation; False gives the val/predict letterbox.
         hyp: augmentation settings (defaults: ``AugmentConfig()``).
-        cache: "none" or "ram" (decoded, resized images kept in memory; falls back to "none"
-            with a warning when they would need over half of the available memory).
+        cache: "auto", "ram" or "none": keep decoded, resized images in memory. "auto" caches
+            when they fit in ``CACHE_MEMORY_FRACTION`` of the available memory, else not;
+            "ram" falls back to "none" with a warning when they do not fit. None (default):
+            "auto" for training (``augment=True``), "none" for val/predict, which read each image
+            once. :attr:`cache` says what was chosen, :attr:`cache_message` says it in one line.
         seed: base seed of every per-sample generator.
+        reduced_decode: decode JPEGs at 1/2, 1/4 or 1/8 scale when ``imgsz`` is that much
+            smaller (:mod:`~edgevision.data.datasets.reduced_decode`). None (default): on for
+            training; off for val, so val pixels equal predict inputs exactly.
     """
 
     def __init__(
@@ -139,11 +191,13 @@ class DetectionDataset(Dataset):
         imgsz: int = 320,
         augment: bool = True,
         hyp: AugmentConfig | None = None,
-        cache: str = "none",
+        cache: str | None = None,
         seed: int = 0,
+        reduced_decode: bool | None = None,
     ) -> None:
-        if cache not in ("none", "ram"):
-            raise ConfigError(f'cache={cache!r} is not supported; use "none" or "ram"')
+        cache = ("auto" if augment else "none") if cache is None else cache
+        if cache not in CACHE_MODES:
+            raise ConfigError(f'cache={cache!r} is not supported; use "auto", "ram" or "none"')
         probed, unusable, self.exif_rotated = probe_images(record_set.records)
         self.record_set, self.sanitize_report = sanitize_records(record_set.with_records(probed))
         self.records = self.record_set.records
@@ -152,6 +206,7 @@ class DetectionDataset(Dataset):
         if all(r.image_path in unusable for r in self.records):
             _raise_nothing_usable(record_set.root, self.skipped)
         self.imgsz, self.augment, self.seed = imgsz, augment, seed
+        self.reduced_decode = augment if reduced_decode is None else reduced_decode
         self.hyp = hyp or AugmentConfig()
         self.flip_idx = record_set.flip_idx
         self.num_keypoints = next(
@@ -164,7 +219,7 @@ class DetectionDataset(Dataset):
         self._decode_errors: dict[int, str] = {}  # index -> reason, for failures in this process
         self._reported: set[Path] = set()  # skipped images already handed out for printing
         self._cache: list | None = None
-        self.cache = self._fill_cache() if cache == "ram" else "none"
+        self.cache, self.cache_message = self._fill_cache(cache)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -241,25 +296,31 @@ class DetectionDataset(Dataset):
 
     # ------------------------------------------------------------------------- loading
 
-    def _fill_cache(self) -> str:
-        needed, available = estimate_cache_bytes(self.records, self.imgsz), available_memory_bytes()
-        if available is not None and needed > CACHE_MEMORY_FRACTION * available:
+    def _fill_cache(self, cache: str) -> tuple[str, str]:
+        """Decode every readable image into the RAM cache when :func:`plan_cache` says so:
+        ``("ram" or "none", the log line)``."""
+        unreadable = self._unreadable.numpy()
+        readable = [r for r, flagged in zip(self.records, unreadable, strict=True) if not flagged]
+        plan = plan_cache(readable, self.imgsz, cache)
+        if cache == "ram" and not plan.use and plan.available is not None:
             warnings.warn(
-                f"RAM cache needs {needed / 2**30:.1f} GiB but only {available / 2**30:.1f} GiB "
-                f'is available; training without a cache (use cache="none" or a smaller imgsz)',
+                f"RAM cache needs {plan.needed / 2**30:.1f} GiB but only "
+                f"{plan.available / 2**30:.1f} GiB is available; training without a cache "
+                '(use cache="none" or a smaller imgsz)',
                 stacklevel=3,
             )
-            return "none"
+        if not plan.use:
+            return "none", plan.message
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             self._cache = list(pool.map(self._decode_or_none, range(len(self.records))))
-        return "ram"
+        return "ram", plan.message
 
     def _decode_or_none(self, index: int) -> tuple[np.ndarray, tuple[int, int]] | None:
         """Decode for the cache; an unreadable image is flagged (and skipped later), not raised."""
         if self._unreadable.numpy()[index]:
             return None  # the header probe already failed
         try:
-            return load_image(self.records[index].image_path, self.imgsz)
+            return self._decode(self.records[index])
         except DataError as e:
             self._flag_unreadable(index, e)
             return None
@@ -268,11 +329,17 @@ class DetectionDataset(Dataset):
         self._decode_errors[index] = error.reason
         self._unreadable[index] = 1
 
+    def _decode(self, record: ImageRecord) -> tuple[np.ndarray, tuple[int, int]]:
+        """:func:`load_image` of a record; its size is the probed header size when known."""
+        known = record.width > 0 and record.height > 0
+        orig_hw = (record.height, record.width) if known else None
+        return load_image(record.image_path, self.imgsz, orig_hw, reduced=self.reduced_decode)
+
     def _load(self, index: int) -> _Loaded:
         """One image resized to long side imgsz with its objects in that frame (raises DataError)."""
         record = self.records[index]
         cached = None if self._cache is None else self._cache[index]
-        image, orig_hw = cached if cached is not None else load_image(record.image_path, self.imgsz)
+        image, orig_hw = cached if cached is not None else self._decode(record)
         ratio = self.imgsz / max(orig_hw)
         # Clip again to the decoded size: annotated sizes can be unknown or wrong.
         boxes = clip_boxes(record.boxes, orig_hw[1], orig_hw[0])

@@ -79,9 +79,7 @@ class ClassificationTask:
         )
         self.val_loader = None
         if val_set is not None and len(val_set):
-            val_dataset = ClassificationDataset(
-                val_set, imgsz, False, None, config.cache, config.seed
-            )
+            val_dataset = ClassificationDataset(val_set, imgsz, False, None, "none", config.seed)
             workers = min(config.workers, 1)
             self.val_loader = build_classification_loader(
                 val_dataset, config.batch, workers, shuffle=False, seed=config.seed

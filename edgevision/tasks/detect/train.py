@@ -265,6 +265,7 @@ def data_summary(task: DetectionTask, train_set: RecordSet, train_issues: list[I
         f"{f' (not used: {why})' if why else ''}; "
         f"val: {val_usage['images_used']} images{val_skipped}; classes: {train_set.class_names}"
     ]
+    lines.append(train.cache_message)
     lines += format_skips("train", train.take_unreported_skips())
     lines += format_skips("val", val.take_unreported_skips()) if val is not None else []
     for label, dataset in (("train", train), ("val", val)):
