@@ -221,8 +221,12 @@ def export(
     simplify: bool = True,
     calibration_images: int = 100,
     verbose: bool = True,
+    int8_threads: int = 2,
+    int8_keep_slower: bool = False,
 ) -> dict:
-    """``export``: ONNX (fused, parity-checked; detectors: optional NMS in the graph and INT8)."""
+    """``export``: ONNX (fused, parity-checked; detectors: optional NMS in the graph and INT8,
+    written only when it is faster than FP32 on this CPU with ``int8_threads`` threads, unless
+    ``int8_keep_slower``)."""
     if format != "onnx":
         raise ConfigError(f"--format {format!r}: only 'onnx' is supported")
     if Path(weights).suffix.lower() == ".onnx":
@@ -241,6 +245,8 @@ def export(
         simplify=simplify,
         calibration_images=calibration_images,
         verbose=verbose,
+        int8_threads=int8_threads,
+        int8_keep_slower=int8_keep_slower,
     )
     loaded = load_model(weights)
     return tasks.get_task(loaded.task).export(loaded, options)

@@ -140,6 +140,8 @@ def _cmd_export(args) -> int:
         out=args.out,
         simplify=args.simplify,
         calibration_images=args.calibration_images,
+        int8_threads=args.int8_threads,
+        int8_keep_slower=args.int8_keep_slower,
     )
     return 0
 
@@ -428,6 +430,19 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", default="", help="calibration images for --int8 (and parity samples)")
     p.add_argument("--calibration-images", dest="calibration_images", type=int, default=100)
+    p.add_argument(
+        "--int8-threads",
+        dest="int8_threads",
+        type=int,
+        default=2,
+        help="threads of the FP32-vs-INT8 speed check (your target's)",
+    )
+    p.add_argument(
+        "--int8-keep-slower",
+        dest="int8_keep_slower",
+        action="store_true",
+        help="write the INT8 model even when it is slower than FP32 on this CPU",
+    )
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--max-det", dest="max_det", type=int, default=100)
     p.add_argument("--conf", type=float, default=0.25)

@@ -82,6 +82,8 @@ class ExportOptions:
     out: str = ""  # output .onnx path; "" = beside the weights
     simplify: bool = True  # onnxslim the graph (re-checked)
     calibration_images: int = 100  # INT8 calibration images
+    int8_threads: int = 2  # INT8: intra-op threads of the FP32-vs-INT8 speed check (the target's)
+    int8_keep_slower: bool = False  # INT8: write it even when it is slower than FP32 here
     verbose: bool = True  # print each step
 
 

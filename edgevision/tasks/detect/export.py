@@ -28,6 +28,7 @@ from edgevision.core.version import __version__
 from edgevision.data.formats import list_splits, load_dataset
 from edgevision.data.formats.sniff import sample_image_paths
 from edgevision.eval.detection import detection_metrics
+from edgevision.export.int8_speed import quantize_if_faster
 from edgevision.export.nms import NmsDetector
 from edgevision.export.onnx import check_opset, simplify, write_model
 from edgevision.export.parity import check_fusion, format_report
@@ -36,13 +37,11 @@ from edgevision.export.quantize import (
     detection_agreement,
     format_int8,
     int8_path_for,
-    quantize_int8,
 )
 from edgevision.export.trace import trace
 from edgevision.models.blocks import fuse_conv_bn
 from edgevision.runtime.metadata import ModelInfo, letterbox_preprocess
 from edgevision.runtime.session import open_model
-from edgevision.runtime.timing import time_session
 from edgevision.tasks.base import ExportOptions, LoadedModel
 from edgevision.tasks.detect.export_check import (
     check_file,
@@ -108,7 +107,7 @@ def export_detector(loaded: LoadedModel, options: ExportOptions) -> dict:
         result["int8_path"] = result["int8"]["path"]
         result["text"] += "\n" + format_int8(result["int8"])
         say(format_int8(result["int8"]))
-    say(f"wrote {path}" + (f" and {result['int8_path']}" if options.int8 else ""))
+    say(f"wrote {path}" + (f" and {result['int8_path']}" if result["int8_path"] else ""))
     return result
 
 
@@ -217,26 +216,38 @@ def _declare_nms_shapes(
 def quantize_export(
     path: Path, options: ExportOptions, checks: dict, images: list[np.ndarray], names: list[str]
 ) -> dict:
-    """Quantize an exported file and report INT8 against FP32: detections, latency, accuracy.
+    """Quantize an exported file, keep it only if it is faster than FP32 here (or
+    ``int8_keep_slower``), and report it against FP32: speed, detections, accuracy.
 
     Returns:
-        dict: ``path``, ``calibration_images``, ``detections`` (INT8 vs FP32 agreement on the
-        samples), ``latency_ms`` (FP32 / INT8 median), and ``metrics`` (FP32 / INT8 mAP on the
-        val split) when the data has one.
+        dict: ``path`` (None when INT8 was not written), ``calibration_images``, ``speed``
+        (:func:`edgevision.export.int8_speed.quantize_if_faster`: medians, speedup, verdict
+        ``text``) and, when written, ``detections`` (INT8 vs FP32 agreement on the samples) and
+        ``metrics`` (FP32 / INT8 mAP on the val split) when the data has one.
     """
     sources = sample_image_paths(options.data, options.calibration_images)
     imgsz = (checks["imgsz"], checks["imgsz"])
-    out = quantize_int8(path, int8_path_for(path), ImageCalibrationReader(sources, imgsz))
-    report = {"path": str(out), "calibration_images": len(sources)}
+    settled = quantize_if_faster(
+        path,
+        int8_path_for(path),
+        ImageCalibrationReader(sources, imgsz),
+        imgsz,
+        threads=options.int8_threads,
+        keep_slower=options.int8_keep_slower,
+    )
+    report = {
+        "path": settled["path"],
+        "calibration_images": len(sources),
+        "speed": settled["speed"],
+    }
+    if settled["path"] is None:
+        return report
+    out = Path(settled["path"])
     thresholds = {"conf": options.conf, "iou": options.iou, "max_det": options.max_det}
     fp32, int8 = open_model(path, **thresholds), open_model(out, **thresholds)
     report["detections"] = detection_agreement(
         fp32.predict_images(images, names), int8.predict_images(images, names)
     )
-    report["latency_ms"] = {
-        name: time_session(detector.session, detector.imgsz, runs=30, warmup=5)["median_ms"]
-        for name, detector in (("fp32", fp32), ("int8", int8))
-    }
     if "val" in list_splits(options.data):
         report["metrics"] = {
             name: evaluate_onnx(p, options.data) for name, p in (("fp32", path), ("int8", out))

@@ -123,9 +123,10 @@ def test_int8_and_weights_with_another_class_count(model, datasets, tmp_path):
     best = tmp_path / "run" / "weights" / "best.pt"
     result = api.export(
         str(best), out=str(tmp_path / "m.onnx"), int8=True, data=str(datasets["voc"]),
-        simplify=False, verbose=False,
+        simplify=False, verbose=False, int8_keep_slower=True,
     )  # fmt: skip
     assert result["int8"]["calibration_images"] == 9
+    assert result["int8"]["speed"]["fp32_ms"] > 0 and result["int8"]["speed"]["int8_ms"] > 0
     assert set(result["int8"]["metrics"]) == {"fp32", "int8"}
     # --weights into a model of another class count: everything but the class predictors loads.
     two_classes = _one_class_copy(datasets["voc"], tmp_path / "one")
