@@ -117,10 +117,16 @@ class Figure:
         )
 
 
-def random_figure(rng: np.random.Generator, layout: FigureLayout, limb: float) -> Figure:
-    """A figure around the origin: articulated, scaled to ``limb`` px and turned at random."""
+def random_figure(
+    rng: np.random.Generator, layout: FigureLayout, limb: float, max_turn: float = 180.0
+) -> Figure:
+    """A figure around the origin: articulated, scaled to ``limb`` px and turned at random, by any
+    angle (``max_turn`` 180) or by at most ``max_turn`` degrees either way from upright."""
     count = len(layout.names)
-    turn = rng.uniform(0, 2 * np.pi)
+    if max_turn >= 180:
+        turn = rng.uniform(0, 2 * np.pi)
+    else:
+        turn = rng.uniform(-np.deg2rad(max_turn), np.deg2rad(max_turn))
     directions = layout.angles + rng.uniform(-layout.jitter, layout.jitter, count) + turn
     lengths = layout.lengths * rng.uniform(0.85, 1.15, count) * limb
     tips = lengths[:, None] * np.stack([np.sin(directions), -np.cos(directions)], axis=1)

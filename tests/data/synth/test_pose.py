@@ -17,6 +17,7 @@ from edgevision.data.formats.keypoint_schema import flip_idx_problem, flip_index
 from edgevision.data.synth import TASKS, synthesize
 from edgevision.data.synth.figures import figure_layout
 from edgevision.data.synth.pose import (
+    DEMO_FIGURES,
     MAX_KEYPOINTS,
     SIGMA,
     synthesize_pose,
@@ -94,6 +95,31 @@ def test_figures_have_the_promised_variety(tmp_path):
         low, high = record.boxes[:, None, :2] - 1e-3, record.boxes[:, None, 2:] + 1e-3
         inside = ((record.keypoints[..., :2] >= low) & (record.keypoints[..., :2] <= high)).all(-1)
         assert inside[labelled].all()
+
+
+def test_demo_figures_are_nearly_upright_and_not_tiny(tmp_path):
+    """The demo's FigureSampling: figures within 20 degrees of upright, limbs from 20 px; the
+    default set turns figures any way. The head's direction from the mean of the other points
+    carries the articulation jitter too, hence the loose bounds."""
+
+    def head_angles_and_sizes(**options):
+        records = synthesize_pose_records(tmp_path / str(len(options)), 30, 0, seed=2, **options)
+        angles, sizes = [], []
+        for record in records["train"].records:
+            if not record.num_objects:
+                continue
+            points, boxes = record.keypoints, record.boxes
+            whole = (points[..., 2] > 0).all(axis=1)  # every point labelled: none cut off
+            head = points[whole, 0, :2] - points[whole, 1:, :2].mean(axis=1)
+            angles.append(np.degrees(np.arctan2(head[:, 0], -head[:, 1])))  # 0 = straight up
+            sizes.append((boxes[whole, 2:] - boxes[whole, :2]).max(axis=1))
+        return np.concatenate(angles), np.concatenate(sizes)
+
+    angles, sizes = head_angles_and_sizes(force=True, pose=DEMO_FIGURES)
+    assert np.median(np.abs(angles)) < 25 and np.quantile(np.abs(angles), 0.9) < 50
+    assert sizes.min() >= 20  # the longest side of a figure whose limbs are >= 20 px
+    angles, sizes = head_angles_and_sizes()
+    assert np.median(np.abs(angles)) > 60 and np.abs(angles).max() > 150 and sizes.min() < 25
 
 
 def test_the_doctor_finds_nothing_wrong(tmp_path):
