@@ -18,14 +18,18 @@ Per model, one row:
 
 Models train one after another, never side by side, so each gets the same machine; the machine's
 load is printed with the table. Each model's run folder stays under ``--out``.
+
+``--latency-only`` measures the speed columns alone, every model in turn, ``--rounds`` times
+(the median per model is kept): a shared machine's load changes within minutes, so take the
+latency from a quiet pass like this one and the accuracy from the training pass.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -52,15 +56,16 @@ def _train(name: str, data: Path, minutes: float, out: Path) -> dict:
 
 def _unfused_latency_ms(name: str, threads: int) -> float:
     """ONNX Runtime FP32 latency of a rep-* graph exported WITHOUT re-parameterisation (its three
-    branches per block as trained; BN still folded), to compare with the fused figure."""
+    branches per block as trained), to compare with the fused figure. BN is not folded here
+    (``fuse_conv_bn`` re-parameterises too); ONNX Runtime folds Conv + BN itself when it loads
+    the graph."""
     import torch
 
-    from edgevision.models.blocks import fuse_conv_bn
     from edgevision.models.zoo import build_model
     from edgevision.runtime.session import open_session
     from edgevision.runtime.timing import time_session
 
-    model = fuse_conv_bn(copy.deepcopy(build_model(name, 80)).eval())
+    model = build_model(name, 80).eval()
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "unfused.onnx"
         torch.onnx.export(
@@ -98,6 +103,50 @@ def bench_model(name: str, data: Path, args: argparse.Namespace) -> dict:
     return row
 
 
+def latency_rows(models: list[str], data: Path, args: argparse.Namespace) -> list[dict]:
+    """Speed columns only, ``args.rounds`` passes over all models (interleaved), medians."""
+    runs: dict[str, list[dict]] = {name: [] for name in models}
+    for _ in range(args.rounds):
+        for name in models:
+            speed = api.bench(
+                model=name, imgsz=IMGSZ, threads=args.threads, data=str(data), pytorch=False
+            )
+            run = {
+                "fp32": speed["latency"]["onnx_fp32"]["median_ms"],
+                "int8": speed["latency"]["onnx_int8"]["median_ms"],
+            }
+            if name.startswith("rep-"):
+                run["unfused"] = _unfused_latency_ms(name, args.threads)
+            runs[name].append(run)
+            params, gflops = speed["params"] / 1e6, speed["flops"] / 1e9
+            runs[name][-1].update(params_M=params, gflops=gflops)
+    rows = []
+    for name, measured in runs.items():
+        row = {"model": name, "params_M": measured[0]["params_M"], "gflops": measured[0]["gflops"]}
+        row["onnx_fp32_ms"] = statistics.median(m["fp32"] for m in measured)
+        row["onnx_int8_ms"] = statistics.median(m["int8"] for m in measured)
+        if "unfused" in measured[0]:
+            row["onnx_fp32_unfused_ms"] = statistics.median(m["unfused"] for m in measured)
+        rows.append(row)
+    return rows
+
+
+def format_latency(rows: list[dict]) -> str:
+    lines = [
+        "| model | params (M) | GFLOPs | ORT FP32 ms | ORT INT8 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        fp32 = f"{r['onnx_fp32_ms']:.2f}"
+        if "onnx_fp32_unfused_ms" in r:
+            fp32 += f" (unfused {r['onnx_fp32_unfused_ms']:.2f})"
+        lines.append(
+            f"| {r['model']} | {r['params_M']:.2f} | {r['gflops']:.2f} | {fp32} | "
+            f"{r['onnx_int8_ms']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def format_table(rows: list[dict], minutes: float) -> str:
     lines = [
         f"| model | params (M) | GFLOPs | ORT FP32 ms | ORT INT8 ms | train img/s | epochs in "
@@ -124,10 +173,19 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=600)
     parser.add_argument("--n-val", type=int, default=150)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_zoo"))
+    parser.add_argument("--latency-only", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     data = args.out / "data"
     if not (data / "ImageSets/Main/val.txt").is_file():
         synthesize_detection(data, n_train=args.n_train, n_val=args.n_val, seed=0, force=True)
+    print(f"load {_load()}", flush=True)
+    if args.latency_only:
+        rows = latency_rows(args.models, data, args)
+        (args.out / "latency.json").write_text(json.dumps(rows, indent=1))
+        print(format_latency(rows))
+        print(f"load {_load()}")
+        return
     rows = []
     for name in args.models:
         rows.append(bench_model(name, data, args))
