@@ -71,6 +71,8 @@ class TrainConfig:
     kpt_sigmas: str = (
         ""  # pose: comma-separated OKS sigma per keypoint; "" = the data's (see README)
     )
+    fl_gamma: float = 2.0  # focal-loss heads (ssd-grid): focusing exponent gamma
+    fl_alpha: float = 0.25  # focal-loss heads (ssd-grid): weight of the positive class
     anchors: str = (
         "auto"  # anchor-based heads: auto (check, re-cluster below 0.98 recall) | default | FILE
     )

@@ -24,8 +24,15 @@ LOSSES: dict[str, Callable[..., Callable]] = {
 }
 
 
-def detection_loss(model: nn.Module) -> Callable:
+def detection_loss(
+    model: nn.Module, fl_gamma: float | None = None, fl_alpha: float | None = None
+) -> Callable:
     """The loss of a detector's head family, built with its codec and the head's ``loss_options``.
+
+    Args:
+        model: the detector.
+        fl_gamma, fl_alpha: focusing exponent and positive weight for a head trained with a focal
+            loss (``loss_options["focal"]``, ssd-grid); None keeps the loss's defaults (2, 0.25).
 
     Raises:
         ConfigError: the family has no loss here (a head added without its line in LOSSES).
@@ -36,4 +43,7 @@ def detection_loss(model: nn.Module) -> Callable:
             f"no training loss for head family {family!r}; families with one: {', '.join(LOSSES)}"
         )
     options = dict(getattr(model.head, "loss_options", None) or {})
+    if options.get("focal"):
+        given = {"gamma": fl_gamma, "alpha": fl_alpha}
+        options.update({key: value for key, value in given.items() if value is not None})
     return LOSSES[family](model.num_classes, model.codec, **options)

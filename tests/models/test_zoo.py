@@ -210,3 +210,12 @@ def test_list_models_rows():
     # Reported at COCO keypoints: one class, 17 keypoints; the keypoint branch adds to nano-s.
     assert pose["nano-s-pose"]["params"] == count_parameters(build_model("nano-s-pose", 1))
     assert pose["nano-s-pose"]["flops"] > count_flops(build_model("nano-s", 1), 320)
+
+
+def test_focal_flags_reach_a_focal_head_only():
+    """--fl-gamma / --fl-alpha set the focal loss of ssd-grid; other heads ignore them."""
+    grid = detection_loss(build_model("ssd-grid", NUM_CLASSES), fl_gamma=1.5, fl_alpha=0.4)
+    assert grid.focal and (grid.gamma, grid.alpha) == (1.5, 0.4)
+    assert (detection_loss(build_model("ssd-grid", NUM_CLASSES)).gamma) == 2.0
+    lite = detection_loss(build_model("ssdlite-mnv2", NUM_CLASSES), fl_gamma=1.5, fl_alpha=0.4)
+    assert not lite.focal

@@ -104,7 +104,7 @@ class DetectionTask:
     def loss_fn(self):
         """The head family's loss, built on first use: a pose task wraps this task and brings its
         own loss, so building here would ask for a box-only loss that pose heads do not have."""
-        return detection_loss(self.model)
+        return detection_loss(self.model, self.config.fl_gamma, self.config.fl_alpha)
 
     def loss(self, model: nn.Module, batch: dict) -> dict:
         images = batch["images"].to(
