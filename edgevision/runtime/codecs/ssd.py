@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edgevision.runtime.codecs.anchor_free import sigmoid
 from edgevision.runtime.nms import postprocess
 
 FAMILY = "ssd"
@@ -68,7 +69,7 @@ def decode_offsets(offsets: np.ndarray, prior_boxes: np.ndarray, variances) -> n
 def class_scores(logits: np.ndarray, kind: str) -> np.ndarray:
     """(..., C + 1) logits -> (..., C) scores: softmax without background, or sigmoid."""
     if kind == "sigmoid":
-        return (0.5 * (np.tanh(0.5 * logits[..., 1:]) + 1)).astype(np.float32)
+        return sigmoid(logits[..., 1:])
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exps = np.exp(shifted)
     return (exps[..., 1:] / exps.sum(axis=-1, keepdims=True)).astype(np.float32)
