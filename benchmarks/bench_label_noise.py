@@ -28,7 +28,9 @@ from edgevision.data.formats import load_dataset
 from edgevision.data.formats.voc import write_voc
 from edgevision.data.synth.detect import synthesize_detection
 
-RECIPE = {"batch": 4, "nbs": 4, "lrf": 1.0, "mosaic": 0.0, "close_mosaic": 0, "cache": "ram"}
+RECIPE = {
+    "batch": 4, "nbs": 4, "lr0": 0.002, "lrf": 1.0, "mosaic": 0.0, "close_mosaic": 0, "cache": "ram",
+}  # fmt: skip
 
 
 def noisy_copy(out: Path, seed: int) -> tuple[Path, list[dict]]:

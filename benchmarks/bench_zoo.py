@@ -48,8 +48,8 @@ def _load() -> str:
 def _train(name: str, data: Path, minutes: float, out: Path) -> dict:
     """The demo's recipe (see ``edgevision/demo.py``) for ``minutes``; the same for every model."""
     return api.train(
-        data=str(data), model=name, imgsz=IMGSZ, epochs=300, batch=4, nbs=4, lrf=1.0, mosaic=0.0,
-        close_mosaic=0, time=minutes, workers=2, cache="ram", project=str(out), name=name,
+        data=str(data), model=name, imgsz=IMGSZ, epochs=300, batch=4, nbs=4, lr0=0.002, lrf=1.0,
+        mosaic=0.0, close_mosaic=0, time=minutes, workers=2, cache="ram", project=str(out), name=name,
         exist_ok=True, val_interval=5, plots=False, verbose=False,
     )  # fmt: skip
 

@@ -21,12 +21,12 @@ class TrainConfig:
     task: str = ""  # detect | classify; "" = the model's task (`edgevision models` lists it)
     epochs: int = 100  # passes over the training split
     imgsz: int = 0  # square input size; 0 = the model's default
-    batch: int = 32  # images per optimiser step (per process under DDP)
-    nbs: int = 64  # nominal batch: gradients accumulate until this many images, like Ultralytics
+    batch: int = 32  # images per iteration (per process under DDP)
+    nbs: int = 0  # nominal batch: accumulate gradients to this many images; 0 = the README's rule
     optimizer: str = (
         "auto"  # auto | sgd | adamw (auto: AdamW below 10k iterations or --time <= 60, else SGD)
     )
-    lr0: float = 0.0  # initial learning rate; 0 = optimiser's default (SGD 0.01, AdamW 0.002)
+    lr0: float = 0.0  # initial learning rate; 0 = scaled with images per step (README's rule)
     lrf: float = 0.05  # final learning rate as a fraction of lr0 (cosine schedule)
     momentum: float = 0.937  # SGD momentum / Adam beta1
     weight_decay: float = 5e-4  # applied to weights only, not to biases and norm layers

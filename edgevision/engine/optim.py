@@ -60,15 +60,6 @@ def build_optimizer(
     raise ConfigError(f"unknown optimizer {name!r}; choose sgd, adamw or auto")
 
 
-def resolve_optimizer(name: str, lr0: float, total_iters: int) -> tuple[str, float]:
-    """``auto`` picks AdamW for short runs (fast convergence) and SGD for long ones, as Ultralytics."""
-    if name == "auto":
-        name = "adamw" if total_iters < 10_000 else "sgd"
-    if lr0 <= 0:
-        lr0 = {"sgd": 0.01, "adamw": 0.002}.get(name, 0.01)
-    return name, lr0
-
-
 def freeze(spec: str, backbone: list[nn.Module], layers: list[nn.Module]) -> int:
     """``--freeze``: stop gradients for ``"backbone"`` (the ``backbone`` modules) or ``"N"`` (the
     first N of ``layers``, in input order). BatchNorm running statistics still adapt.

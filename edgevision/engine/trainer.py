@@ -21,7 +21,8 @@ from edgevision.engine import dist
 from edgevision.engine.callbacks import Callback, Timer
 from edgevision.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from edgevision.engine.ema import ModelEMA, unwrap
-from edgevision.engine.optim import build_optimizer, parameter_groups, resolve_optimizer
+from edgevision.engine.optim import build_optimizer, parameter_groups
+from edgevision.engine.recipe import Recipe, plan_recipe
 from edgevision.engine.schedule import WarmupCosine
 from edgevision.engine.task import Task
 
@@ -51,6 +52,8 @@ class Trainer:
         self.elapsed_before = 0.0  # seconds trained before a resume (counts against --time)
         self.history: list[dict] = []
         self.interrupted = False
+        self.recipe: Recipe | None = None  # set when the optimiser is built
+        self.optimizer_steps = 0  # taken by this process's fit()
 
     def fit(self) -> dict:
         """Train to the last epoch (or the time budget), validating and checkpointing as set."""
@@ -68,11 +71,13 @@ class Trainer:
         iters_per_epoch = len(task.train_loader)
         total_iters = cfg.epochs * iters_per_epoch
         optimizer, scheduler = self._build_optimizer(model, total_iters, iters_per_epoch)
+        if dist.is_main():
+            print(self.recipe.header(cfg.time))
         ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
         scaler, autocast = self._mixed_precision()
         if cfg.resume:
             self._restore(cfg.resume, model, ema, optimizer, scaler)
-        accumulate = max(round(cfg.nbs / (cfg.batch * dist.world_size())), 1)
+        accumulate = self.recipe.accumulate
         timer = Timer()
         self._emit("on_train_start")
         stop = False
@@ -91,6 +96,7 @@ class Trainer:
                 scaler.scale(losses["loss"] / accumulate).backward()
                 if (i + 1) % accumulate == 0 or i + 1 == iters_per_epoch:
                     self._optimizer_step(model, optimizer, scaler)
+                    self.optimizer_steps += 1
                     if ema is not None:
                         ema.update(model)
                 parts = {k: float(v) for k, v in losses.items() if k != "loss"}
@@ -128,6 +134,7 @@ class Trainer:
             "epochs": len(self.history),
             "best_fitness": self.best_fitness,
             "minutes": record["time_min"] if self.history else 0.0,
+            "optimizer_steps": self.optimizer_steps,
             "last": self.history[-1] if self.history else {},
         }
         self._emit("on_train_end", summary)
@@ -155,10 +162,18 @@ class Trainer:
                 getattr(callback, hook)(self, *args)
 
     def _build_optimizer(self, model, total_iters, iters_per_epoch):
+        """The optimiser and schedule of the default-recipe rule (``engine/recipe.py``)."""
         cfg = self.config
-        # With --time the planned iterations (epochs x batches) say nothing about the run's length.
-        short = 0 < cfg.time <= 60
-        name, lr0 = resolve_optimizer(cfg.optimizer, cfg.lr0, 0 if short else total_iters)
+        self.recipe = plan_recipe(
+            cfg.batch * dist.world_size(),
+            iters_per_epoch,
+            cfg.epochs,
+            cfg.time,
+            cfg.nbs,
+            cfg.optimizer,
+            cfg.lr0,
+        )
+        name, lr0 = self.recipe.optimizer, self.recipe.lr0
         groups = parameter_groups(
             unwrap(model),
             cfg.weight_decay,

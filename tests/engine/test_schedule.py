@@ -5,7 +5,7 @@ import torch
 
 from edgevision.core.errors import ConfigError
 from edgevision.engine.ema import ModelEMA
-from edgevision.engine.optim import build_optimizer, parameter_groups, resolve_optimizer
+from edgevision.engine.optim import build_optimizer, parameter_groups
 from edgevision.engine.run_dir import prepare_run_dir
 from edgevision.engine.schedule import WarmupCosine, cosine_factor
 
@@ -49,9 +49,7 @@ def test_warmup_then_cosine():
     assert all(g["lr"] == pytest.approx(0.001) for g in optimizer.param_groups)
 
 
-def test_auto_optimizer_choice_and_unknown_name():
-    assert resolve_optimizer("auto", 0, 500) == ("adamw", 0.002)
-    assert resolve_optimizer("auto", 0, 50_000) == ("sgd", 0.01)
+def test_unknown_optimizer_name():
     with pytest.raises(ConfigError, match="unknown optimizer"):
         build_optimizer("adamx", [{"params": [torch.zeros(1, requires_grad=True)]}], 0.1, 0.9)
 

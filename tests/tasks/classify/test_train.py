@@ -67,6 +67,7 @@ def _config(data, **overrides) -> TrainConfig:
         imgsz=32,
         batch=12,
         nbs=12,
+        lr0=0.002,  # the learning checks below were set at this rate
         workers=0,
         epochs=1,
         verbose=False,
