@@ -1,7 +1,8 @@
 """Side by side, in one run: edgevision nano-s-pose vs Ultralytics YOLO11n-pose (from its yaml).
 
 Both train on the same synthetic pose data (ours, K keypoints, converted to YOLO-pose by
-`edgevision data convert`), at the same image size and the same wall-clock budget on this
+`edgevision data convert`; by default the pose demo's figures, ``--figures full`` for the full
+task of ``data synth --task pose``), at the same image size and the same wall-clock budget on this
 machine, each with its own default recipe (ours: the demo's; Ultralytics: its defaults, batch
 16). Both are then judged by the same code: their predictions on the val images (conf 0.001)
 are scored by pycocotools' keypoint evaluation (``edgevision.eval.keypoints``, backend
@@ -12,7 +13,7 @@ Ultralytics needs torchvision, so it lives in its own virtual environment:
     python3 -m venv /work/peer-venv
     /work/peer-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 && /work/peer-venv/bin/pip install ultralytics onnx
 Run:
-    .venv/bin/python benchmarks/peer_pose.py --minutes 7 --imgsz 320 --peer-python /work/peer-venv/bin/python
+    .venv/bin/python benchmarks/peer_pose.py --minutes 7.5 --imgsz 320 --peer-python /work/peer-venv/bin/python
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def run_ours(data: Path, args, out: Path) -> dict:
     start = time.perf_counter()
     summary = api.train(
         data=str(data), model="nano-s-pose", imgsz=args.imgsz, epochs=1000, batch=4, nbs=4,
-        lrf=1.0, mosaic=0.0, close_mosaic=0, time=args.minutes, workers=2, cache="ram",
+        lr0=0.002, lrf=1.0, mosaic=0.0, close_mosaic=0, time=args.minutes, workers=2, cache="ram",
         project=str(out / "runs"), name="nano-s-pose", exist_ok=True, val_interval=5,
         verbose=False,
     )  # fmt: skip
@@ -104,27 +105,39 @@ def peer_detections(rows: list[dict], record_set) -> list[dict]:
     return found
 
 
-def latency_ms(path: str, imgsz: int, runs: int = 100) -> float:
+def latency_ms(
+    paths: dict[str, str], imgsz: int, blocks: int = 10, runs: int = 20
+) -> dict[str, float]:
+    """Median ms per ONNX file, batch 1, 2 threads. The models take turns in blocks of ``runs``
+    calls (the first of each block not counted), so a load change on this shared machine hits
+    both alike while each still runs warm, as a deployed model does."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
+    sessions = {}
+    for name, path in paths.items():
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        sessions[name] = (session, session.get_inputs()[0].name)
     image = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
-    for _ in range(10):
-        session.run(None, {name: image})
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, {name: image})
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(blocks):
+        for name, (session, input_name) in sessions.items():
+            session.run(None, {input_name: image})
+            for _ in range(runs):
+                start = time.perf_counter()
+                session.run(None, {input_name: image})
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=float, default=7.0, help="training budget for each")
+    parser.add_argument("--minutes", type=float, default=7.5, help="training budget for each")
+    parser.add_argument(
+        "--figures", choices=("demo", "full"), default="demo",
+        help="demo: the pose demo's figures (DEMO_FIGURES); full: data synth --task pose's",
+    )  # fmt: skip
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--num-keypoints", type=int, default=5)
     parser.add_argument("--n-train", type=int, default=600)
@@ -132,19 +145,32 @@ def main() -> None:
     parser.add_argument("--peer-python", default="/work/peer-venv/bin/python")
     parser.add_argument("--out", default="benchmarks/out/peer_pose")
     parser.add_argument("--json", default="")
+    parser.add_argument(
+        "--latency-only", nargs=2, metavar=("OURS_ONNX", "PEER_ONNX"),
+        help="only time two exported files (e.g. a finished run's, on a quiet machine)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.latency_only:
+        print(f"load average {os.getloadavg()[0]:.2f}")
+        files = dict(zip(("nano-s-pose", "YOLO11n-pose"), args.latency_only, strict=True))
+        measured = latency_ms(files, args.imgsz)
+        print({name: round(ms, 2) for name, ms in measured.items()})
+        print(f"ratio {measured['nano-s-pose'] / measured['YOLO11n-pose']:.2f}")
+        return
 
     from edgevision import api
     from edgevision.data.formats import load_dataset
     from edgevision.data.sigmas import resolve_sigmas
+    from edgevision.data.synth.pose import DEMO_FIGURES, FigureSampling, synthesize_pose
     from edgevision.eval.keypoints import keypoint_evaluate
 
     out = Path(args.out).resolve()
     shutil.rmtree(out, ignore_errors=True)
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
-    coco = api.data_synth(
-        str(out / "coco"), task="pose", n_train=args.n_train, n_val=args.n_val,
-        num_keypoints=args.num_keypoints,
+    figures = DEMO_FIGURES if args.figures == "demo" else FigureSampling()
+    coco = synthesize_pose(
+        out / "coco", n_train=args.n_train, n_val=args.n_val, num_keypoints=args.num_keypoints,
+        seed=0, force=True, pose=figures,
     )  # fmt: skip
     api.data_convert(str(coco), "yolo", str(out / "yolo"))
     val, _ = load_dataset(coco, split="val")
@@ -165,10 +191,14 @@ def main() -> None:
             stats = keypoint_evaluate(val, detections, sigmas, backend="pycocotools")
             row[f"OKS mAP50-95 @{label}"] = round(stats["OKS mAP50-95"], 4)
             row[f"OKS mAP50 @{label}"] = round(stats["OKS mAP50"], 4)
-        row["onnx_ms"] = round(latency_ms(run["onnx"], args.imgsz), 2)
         table[name] = row
+    onnx = {"nano-s-pose": ours["onnx"], "YOLO11n-pose": peer["onnx"]}
+    print(f"latency pass, load {os.getloadavg()[0]:.2f}")
+    for name, ms in latency_ms(onnx, args.imgsz).items():
+        table[name]["onnx_ms"] = round(ms, 2)
     print(
-        f"\n{args.minutes} min each, imgsz {args.imgsz}, K={k}, {args.n_train}/{args.n_val} images"
+        f"\n{args.minutes} min each, imgsz {args.imgsz}, K={k}, {args.n_train}/{args.n_val} images, "
+        f"{args.figures} figures ({figures})"
     )
     for name, row in table.items():
         print(name, json.dumps(row))
