@@ -17,7 +17,7 @@ Ultralytics' val IoU 0.7, 300 detections) and scored by pycocotools against
 ``test_clean.json``: mAP50-95, mAP50, AP_small and per-class AP. Wall-clock is the training
 call's (validation every epoch included for both); images/s = epochs x train images / seconds.
 ``--latency`` times every recorded row's ONNX file in one ONNX Runtime process (batch 1, 2
-threads, median of 100 after 10 warm-up runs), alternating models.
+threads; the models take turns in 10 blocks of 20 warm calls, median).
 
 Ultralytics needs torchvision, so it lives in its own virtual environment:
     python3 -m venv /work/peer-venv
@@ -163,8 +163,9 @@ def _arrays(row: dict) -> dict:
     }
 
 
-def latency(rows: list[dict], imgsz: int, runs: int = 100) -> dict[str, float]:
-    """Median ms per model, batch 1, 2 threads; models alternate so load hits all alike."""
+def latency(rows: list[dict], imgsz: int, blocks: int = 10, runs: int = 20) -> dict[str, float]:
+    """Median ms per model, batch 1, 2 threads. Models take turns in blocks of ``runs`` warm
+    calls (the first call of a block not counted), so load changes hit all alike."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -175,11 +176,12 @@ def latency(rows: list[dict], imgsz: int, runs: int = 100) -> dict[str, float]:
         sessions[row["row"]] = (session, session.get_inputs()[0].name)
     image = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
     times: dict[str, list[float]] = {name: [] for name in sessions}
-    for round_ in range(runs + 10):
+    for _ in range(blocks):
         for name, (session, input_name) in sessions.items():
-            start = time.perf_counter()
             session.run(None, {input_name: image})
-            if round_ >= 10:
+            for _ in range(runs):
+                start = time.perf_counter()
+                session.run(None, {input_name: image})
                 times[name].append((time.perf_counter() - start) * 1000)
     return {name: round(float(np.median(t)), 2) for name, t in times.items()}
 
@@ -222,8 +224,8 @@ def main() -> None:
     jobs = [lambda b=b: run_ours(args, b, records) for b in args.batch]
     jobs += [lambda: run_peer(args, records)] if args.peer else []
     for job in jobs:
-        load = os.getloadavg()[0]
-        row = {**job(), "load_at_start": round(load, 2), "date": time.strftime("%Y-%m-%d %H:%M")}
+        load, started = os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M")
+        row = {**job(), "load_at_start": round(load, 2), "started": started}
         with rows_file.open("a") as f:
             f.write(json.dumps(row) + "\n")
         print(json.dumps({k: v for k, v in row.items() if k != "per_class_ap50_95"}))
