@@ -131,15 +131,20 @@ def latency_rows(models: list[str], data: Path, args: argparse.Namespace) -> lis
     return rows
 
 
+def _fp32_cell(r: dict) -> str:
+    fp32 = f"{r['onnx_fp32_ms']:.2f}"
+    if "onnx_fp32_unfused_ms" in r:
+        fp32 += f" (unfused {r['onnx_fp32_unfused_ms']:.2f})"
+    return fp32
+
+
 def format_latency(rows: list[dict]) -> str:
     lines = [
         "| model | params (M) | GFLOPs | ORT FP32 ms | ORT INT8 ms |",
         "|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        fp32 = f"{r['onnx_fp32_ms']:.2f}"
-        if "onnx_fp32_unfused_ms" in r:
-            fp32 += f" (unfused {r['onnx_fp32_unfused_ms']:.2f})"
+        fp32 = _fp32_cell(r)
         lines.append(
             f"| {r['model']} | {r['params_M']:.2f} | {r['gflops']:.2f} | {fp32} | "
             f"{r['onnx_int8_ms']:.2f} |"
@@ -154,9 +159,7 @@ def format_table(rows: list[dict], minutes: float) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        fp32 = f"{r['onnx_fp32_ms']:.2f}"
-        if "onnx_fp32_unfused_ms" in r:
-            fp32 += f" (unfused {r['onnx_fp32_unfused_ms']:.2f})"
+        fp32 = _fp32_cell(r)
         lines.append(
             f"| {r['model']} | {r['params_M']:.2f} | {r['gflops']:.2f} | {fp32} | "
             f"{r['onnx_int8_ms']:.2f} | {r['train_images_per_s']:.1f} | {r['epochs']} | "

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from onnx_latency import alternating_latency  # benchmarks/, the script's folder
 
 PEER_DRIVER = r"""
 import json, sys, time
@@ -105,32 +106,6 @@ def peer_detections(rows: list[dict], record_set) -> list[dict]:
     return found
 
 
-def latency_ms(
-    paths: dict[str, str], imgsz: int, blocks: int = 10, runs: int = 20
-) -> dict[str, float]:
-    """Median ms per ONNX file, batch 1, 2 threads. The models take turns in blocks of ``runs``
-    calls (the first of each block not counted), so a load change on this shared machine hits
-    both alike while each still runs warm, as a deployed model does."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
-    sessions = {}
-    for name, path in paths.items():
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        sessions[name] = (session, session.get_inputs()[0].name)
-    image = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for _ in range(blocks):
-        for name, (session, input_name) in sessions.items():
-            session.run(None, {input_name: image})
-            for _ in range(runs):
-                start = time.perf_counter()
-                session.run(None, {input_name: image})
-                times[name].append((time.perf_counter() - start) * 1000)
-    return {name: float(np.median(t)) for name, t in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=7.5, help="training budget for each")
@@ -153,7 +128,7 @@ def main() -> None:
     if args.latency_only:
         print(f"load average {os.getloadavg()[0]:.2f}")
         files = dict(zip(("nano-s-pose", "YOLO11n-pose"), args.latency_only, strict=True))
-        measured = latency_ms(files, args.imgsz)
+        measured = alternating_latency(files, args.imgsz)
         print({name: round(ms, 2) for name, ms in measured.items()})
         print(f"ratio {measured['nano-s-pose'] / measured['YOLO11n-pose']:.2f}")
         return
@@ -194,7 +169,7 @@ def main() -> None:
         table[name] = row
     onnx = {"nano-s-pose": ours["onnx"], "YOLO11n-pose": peer["onnx"]}
     print(f"latency pass, load {os.getloadavg()[0]:.2f}")
-    for name, ms in latency_ms(onnx, args.imgsz).items():
+    for name, ms in alternating_latency(onnx, args.imgsz).items():
         table[name]["onnx_ms"] = round(ms, 2)
     print(
         f"\n{args.minutes} min each, imgsz {args.imgsz}, K={k}, {args.n_train}/{args.n_val} images, "

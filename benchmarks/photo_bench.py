@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from onnx_latency import alternating_latency  # benchmarks/, the script's folder
 
 PEER_DRIVER = r"""
 import json, sys, time
@@ -163,29 +164,6 @@ def _arrays(row: dict) -> dict:
     }
 
 
-def latency(rows: list[dict], imgsz: int, blocks: int = 10, runs: int = 20) -> dict[str, float]:
-    """Median ms per model, batch 1, 2 threads. Models take turns in blocks of ``runs`` warm
-    calls (the first call of a block not counted), so load changes hit all alike."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
-    sessions = {}
-    for row in rows:
-        session = ort.InferenceSession(row["onnx"], options, providers=["CPUExecutionProvider"])
-        sessions[row["row"]] = (session, session.get_inputs()[0].name)
-    image = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for _ in range(blocks):
-        for name, (session, input_name) in sessions.items():
-            session.run(None, {input_name: image})
-            for _ in range(runs):
-                start = time.perf_counter()
-                session.run(None, {input_name: image})
-                times[name].append((time.perf_counter() - start) * 1000)
-    return {name: round(float(np.median(t)), 2) for name, t in times.items()}
-
-
 def print_table(rows: list[dict], n_train: int) -> None:
     print("| row | command | epochs | train s | images/s | mAP50-95 | mAP50 | AP_small | ONNX ms |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -233,9 +211,9 @@ def main() -> None:
     rows = list({row["row"]: row for row in map(json.loads, lines)}.values())  # latest per name
     if args.latency and rows:
         print(f"latency pass, load {os.getloadavg()[0]:.2f}")
-        measured = latency(rows, args.imgsz)
+        measured = alternating_latency({row["row"]: row["onnx"] for row in rows}, args.imgsz)
         for row in rows:
-            row["onnx_ms"] = measured[row["row"]]
+            row["onnx_ms"] = round(measured[row["row"]], 2)
     if args.table:
         print_table(rows, n_train)
 
