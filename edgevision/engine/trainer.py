@@ -258,9 +258,12 @@ class Trainer:
             "metrics": {k: v for k, v in record.items() if isinstance(v, (int, float))},
         }
         weights = self.run_dir / "weights"
+        # Until an epoch is validated (no val split, or before the first --val-interval epoch)
+        # best.pt follows the latest weights; after that only a better fitness replaces it.
+        unscored = fitness is None and self.best_fitness == -math.inf
         # last.pt is written last: it marks the epoch as done, so a kill before it replays the
         # epoch and rewrites best.pt / epochN.pt with the same content.
-        if improved or fitness is None:
+        if improved or unscored:
             save_checkpoint(weights / "best.pt", state)
         if self.config.save_period and (epoch + 1) % self.config.save_period == 0:
             save_checkpoint(weights / f"epoch{epoch + 1}.pt", state)
