@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
+
+from peer_driver import run_peer_driver  # benchmarks/, the script's folder
 
 PEER_DRIVER = r"""
 import json, sys, time
@@ -118,15 +118,9 @@ def run_ours(args, truth: dict[str, str]) -> dict:
 
 def run_peer(args, truth: dict[str, str], names: list[str]) -> dict:
     predictions = args.out / "yolo11n-cls_test_predictions.json"
-    command = [args.peer_python, "-c", PEER_DRIVER, str(args.data.resolve()), str(args.imgsz)]
-    command += [str(args.batch), str(args.minutes), str(args.out.resolve()), str(predictions)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "YOLO_OFFLINE": "1"}
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("PEER_RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"Ultralytics run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    result = json.loads(lines[-1].removeprefix("PEER_RESULT "))
+    arguments = [str(args.data.resolve()), str(args.imgsz), str(args.batch), str(args.minutes)]
+    arguments += [str(args.out.resolve()), str(predictions)]
+    result = run_peer_driver(args.peer_python, PEER_DRIVER, arguments)
     return {
         "row": "yolo11n-cls",
         "command": f"yolo train model=yolo11n-cls.yaml imgsz={args.imgsz} batch={args.batch} "

@@ -22,12 +22,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 from onnx_latency import alternating_latency  # benchmarks/, the script's folder
+from peer_driver import run_peer_driver  # benchmarks/, the script's folder
 
 PEER_DRIVER = r"""
 import json, sys, time
@@ -53,15 +53,11 @@ print("PEER_RESULT " + json.dumps({"epochs": epochs, "train_seconds": seconds, "
 
 
 def run_peer(args, data_yaml: Path, images: Path, out: Path) -> tuple[dict, list[dict]]:
-    env = {**os.environ, "YOLO_OFFLINE": "1"}
     predictions = out / "peer_predictions.json"
-    command = [args.peer_python, "-c", PEER_DRIVER, str(data_yaml), str(args.imgsz)]
-    command += [str(args.minutes), str(out / "runs"), str(images), str(predictions)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("PEER_RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"Ultralytics run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1].removeprefix("PEER_RESULT ")), json.loads(predictions.read_text())
+    arguments = [str(data_yaml), str(args.imgsz), str(args.minutes), str(out / "runs")]
+    arguments += [str(images), str(predictions)]
+    result = run_peer_driver(args.peer_python, PEER_DRIVER, arguments)
+    return result, json.loads(predictions.read_text())
 
 
 def run_ours(data: Path, args, out: Path) -> dict:

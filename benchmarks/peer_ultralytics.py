@@ -15,12 +15,11 @@ Run:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
+
+from peer_driver import run_peer_driver  # benchmarks/, the script's folder
 
 PEER_DRIVER = r"""
 import json, sys, time
@@ -42,26 +41,8 @@ print("PEER_RESULT " + json.dumps({"mAP50-95": float(metrics.box.map), "mAP50": 
 def run_peer(
     peer_python: str, data_yaml: Path, imgsz: int, minutes: float, project: Path, workers: int
 ) -> dict:
-    env = {**os.environ, "YOLO_OFFLINE": "1"}
-    done = subprocess.run(
-        [
-            peer_python,
-            "-c",
-            PEER_DRIVER,
-            str(data_yaml),
-            str(imgsz),
-            str(minutes),
-            str(project),
-            str(workers),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("PEER_RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"Ultralytics run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1].removeprefix("PEER_RESULT "))
+    arguments = [str(data_yaml), str(imgsz), str(minutes), str(project), str(workers)]
+    return run_peer_driver(peer_python, PEER_DRIVER, arguments)
 
 
 def run_ours(data: Path, imgsz: int, minutes: float, project: Path, workers: int) -> dict:

@@ -35,12 +35,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 from onnx_latency import alternating_latency  # benchmarks/, the script's folder
+from peer_driver import run_peer_driver  # benchmarks/, the script's folder
 
 PEER_DRIVER = r"""
 import json, sys, time
@@ -129,16 +129,9 @@ def run_peer(args, records) -> dict:
     name = "yolo11n" + (f"-{args.peer_minutes:g}min" if args.peer_minutes else "")
     predictions = args.out / f"{name}_test_predictions.json"
     images = records.records[0].image_path.parent
-    command = [args.peer_python, "-c", PEER_DRIVER, str(yolo / "data.yaml"), str(args.imgsz)]
-    command += [str(args.epochs), "32", str(args.peer_minutes), str(args.out), name, str(images)]
-    command += [str(predictions)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "YOLO_OFFLINE": "1"}
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("PEER_RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"Ultralytics run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    result = json.loads(lines[-1].removeprefix("PEER_RESULT "))
+    arguments = [str(yolo / "data.yaml"), str(args.imgsz), str(args.epochs), "32"]
+    arguments += [str(args.peer_minutes), str(args.out), name, str(images), str(predictions)]
+    result = run_peer_driver(args.peer_python, PEER_DRIVER, arguments)
     if result["names"] != list(records.class_names):
         raise SystemExit(f"class order differs: {result['names']} vs {records.class_names}")
     by_name = {row["file"]: row for row in json.loads(predictions.read_text())}
