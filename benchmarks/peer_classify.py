@@ -106,9 +106,8 @@ def run_ours(args, truth: dict[str, str]) -> dict:
     }
     return {
         "row": name,
-        "command": f"edgevision train --model {args.model} --imgsz {args.imgsz} "
-        f"--batch {args.batch} --time {args.minutes:g}"
-        + "".join(f" --{k.replace('_', '-')} {v}" for k, v in extra.items()),
+        "command": f"edgevision train --model {args.model} "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in flags.items() if k != "epochs"),
         "epochs": summary["epochs"],
         "optimizer_steps": summary["optimizer_steps"],
         "train_seconds": round(seconds, 1),
