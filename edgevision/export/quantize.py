@@ -46,7 +46,9 @@ the median wall clock with 1 thread (3 passes of 100 runs):
 Why nano-s stays slower (per-node profile): its 1x1 convs are 1.2-2.7x faster in int8, but its
 depthwise convs are 1.3-2.5x *slower*, its 37 LeakyReLUs become separate QLinearLeakyRelu lookups
 (~0.75 ms; in float they are fused into the conv), and the channel shuffle's Reshape/Transpose
-forces NHWC <-> NCHW transposes around every unit (~0.85 ms vs 0.2 ms). Tried and not faster:
+forced NHWC <-> NCHW transposes around every unit (~0.85 ms vs 0.2 ms; since the shuffle is
+exported as channel Gathers, INT8 is 0.93-0.95x of FP32 at 2 threads and 1.00x at 1 on the photo
+set's nano-s; the 3-channel int8 stem, ~0.9 ms, and the LeakyReLU lookups remain). Tried and not faster:
 per-tensor weights, QOperator format, U8U8, S8S8, no reduce-range (same speed on this VNNI CPU),
 only Conv quantized (LeakyReLU / SiLU then run float between DequantizeLinear and
 QuantizeLinear: 0.6-0.9x), depthwise convs left float (0.6x: a Q/DQ pair at every unit), the

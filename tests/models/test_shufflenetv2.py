@@ -122,3 +122,45 @@ def test_bad_arguments_are_rejected():
         shufflenet_v2(0.75)
     with pytest.raises(ValueError, match="out_stages"):
         ShuffleNetV2(STAGE_CHANNELS[0.5], out_stages=(1, 2))
+
+
+def _textbook_unit(unit, x: torch.Tensor) -> torch.Tensor:
+    """The paper's unit, written out: split (stride 1) or duplicate, concat, shuffle by reshape."""
+    if unit.stride == 1:
+        passthrough, transformed = x.chunk(2, dim=1)
+        out = torch.cat([passthrough, unit.branch2(transformed)], dim=1)
+    else:
+        out = torch.cat([unit.branch1(x), unit.branch2(x)], dim=1)
+    return out.unflatten(1, (2, -1)).transpose(1, 2).flatten(1, 2)
+
+
+def test_units_that_shuffle_late_compute_the_textbook_network():
+    """Shuffle + split done as gathers by the next unit (the exported graph's form) gives exactly
+    the network whose every unit shuffles its own output (the paper's, torchvision's)."""
+    torch.manual_seed(0)
+    net = shufflenet_v2(0.5, num_classes=5).eval()
+    for module in net.modules():  # non-trivial BN so a wrong channel order shows
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.5)
+            module.weight.data.uniform_(0.5, 1.5)
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        x = net.maxpool(net.conv1(images))
+        for stage in (net.stage2, net.stage3, net.stage4):
+            assert [unit.shuffle_output for unit in stage] == [False] * (len(stage) - 1) + [True]
+            for unit in stage:
+                x = _textbook_unit(unit, x)
+        expected = net.fc(net.conv5(x).mean(dim=(2, 3)))
+        torch.testing.assert_close(net(images), expected, rtol=0, atol=1e-5)
+    assert not any("index" in key or "order" in key for key in net.state_dict())
+
+
+def test_exported_shuffle_is_gathers_not_reshapes(tmp_path):
+    from edgevision.export.trace import trace
+
+    net = shufflenet_v2(0.5, out_stages=(2, 3, 4)).eval()
+    ops = [
+        node.op_type for node in trace(net, torch.rand(1, 3, 64, 64), ["a", "b", "c"]).graph.node
+    ]
+    assert "Transpose" not in ops and "Split" not in ops
+    assert ops.count("Gather") == 2 * (3 + 7 + 3) + 3  # 2 per stride-1 unit, 1 per stage end
