@@ -65,6 +65,22 @@ def test_ema_tracks_weights_with_ramped_decay():
     assert not ema.module.weight.requires_grad
 
 
+def test_ema_averages_buffers_and_copies_counters():
+    model = _model()
+    ema = ModelEMA(model, decay=0.75, tau=1e-9)
+    start = {k: v.clone() for k, v in ema.module.state_dict().items()}
+    with torch.no_grad():
+        model[1].running_mean.fill_(4.0)
+        model[2].bias.fill_(-1.0)
+    model[1].num_batches_tracked.fill_(7)
+    ema.update(model)
+    state = ema.module.state_dict()
+    torch.testing.assert_close(state["1.running_mean"], 0.75 * start["1.running_mean"] + 1.0)
+    torch.testing.assert_close(state["2.bias"], 0.75 * start["2.bias"] - 0.25)
+    torch.testing.assert_close(state["0.weight"], start["0.weight"])  # unchanged weights stay
+    assert state["1.num_batches_tracked"].item() == 7
+
+
 def test_run_dir_increments_and_refuses_unwritable(tmp_path):
     first = prepare_run_dir(str(tmp_path), "exp", exist_ok=False)
     second = prepare_run_dir(str(tmp_path), "exp", exist_ok=False)
