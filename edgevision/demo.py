@@ -144,7 +144,9 @@ def _train(data: Path, model: str, imgsz: int, minutes: float, workers: int, roo
         epochs=300,
         batch=4,
         nbs=4,
-        lr0=0.002,  # the rule's sqrt scaling would give 0.001 at 4 images per step; measured at 0.002
+        # Far above the rule's 0.001 for 4 images per step: on a machine with half the steps (one
+        # core, 13 epochs) lr0 0.002 / 0.004 / 0.006 reached mAP50 0.533 / 0.590 / 0.654.
+        lr0=0.006,
         lrf=1.0,
         mosaic=0.0,
         close_mosaic=0,
