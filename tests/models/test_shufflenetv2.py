@@ -155,7 +155,7 @@ def test_units_that_shuffle_late_compute_the_textbook_network():
     assert not any("index" in key or "order" in key for key in net.state_dict())
 
 
-def test_exported_shuffle_is_gathers_not_reshapes(tmp_path):
+def test_exported_shuffle_is_gathers_not_reshapes():
     from edgevision.export.trace import trace
 
     net = shufflenet_v2(0.5, out_stages=(2, 3, 4)).eval()
