@@ -48,20 +48,29 @@ print("PEER_RESULT " + json.dumps({"epochs": epochs, "train_seconds": seconds}))
 
 
 def score(truth: dict[str, str], predicted: dict[str, str], names: list[str]) -> dict:
-    """Top-1, mean per-class accuracy and each class's accuracy of ``predicted`` (image -> class
-    name) against ``truth``; every test image must have a prediction."""
+    """Top-1, mean per-class accuracy and each class's accuracy (its recall, from the confusion
+    matrix ``edgevision val`` uses) of ``predicted`` (image -> class name) against ``truth``;
+    every test image must have a prediction, naming one of ``names``."""
+    from edgevision.eval.classify import class_confusion_matrix, precision_recall
+
     missing = sorted(set(truth) - set(predicted))
     if missing:
         raise SystemExit(f"{len(missing)} test images without a prediction, e.g. {missing[0]}")
-    per_class = {}
-    for name in names:
-        images = [key for key, label in truth.items() if label == name]
-        per_class[name] = round(sum(predicted[k] == name for k in images) / len(images), 4)
-    right = sum(predicted[key] == label for key, label in truth.items())
+    unknown = sorted({predicted[key] for key in truth} - set(names))
+    if unknown:
+        raise SystemExit(f"predictions name classes the set does not have: {unknown}")
+    index = {name: i for i, name in enumerate(names)}
+    keys = sorted(truth)
+    matrix = class_confusion_matrix(
+        [index[predicted[key]] for key in keys], [index[truth[key]] for key in keys], len(names)
+    )
+    _, recall = precision_recall(matrix)
     return {
-        "top1": round(right / len(truth), 4),
-        "mean_class_acc": round(sum(per_class.values()) / len(per_class), 4),
-        "per_class_acc": per_class,
+        "top1": round(float(matrix.trace() / matrix.sum()), 4),
+        "mean_class_acc": round(float(recall.mean()), 4),
+        "per_class_acc": {
+            name: round(float(value), 4) for name, value in zip(names, recall, strict=True)
+        },
         "test_images": len(truth),
     }
 

@@ -26,6 +26,11 @@ def test_score_reports_top1_and_the_mean_of_per_class_accuracies():
     assert result["test_images"] == 6
 
 
+def test_score_refuses_a_class_the_set_does_not_have():
+    with pytest.raises(SystemExit, match=r"classes the set does not have: \['boat'\]"):
+        peer_classify.score({"a": "car"}, {"a": "boat"}, ["car"])
+
+
 def test_score_refuses_a_missing_prediction():
     with pytest.raises(SystemExit, match="1 test images without a prediction, e.g. b"):
         peer_classify.score({"a": "car", "b": "car"}, {"a": "car"}, ["car"])

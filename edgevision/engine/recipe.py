@@ -62,7 +62,8 @@ class Recipe:
 
     def header(self, time_minutes: float = 0.0) -> str:
         span = (
-            f"until the {time_minutes:g}-minute budget"
+            # both stop a run: a 46.5-minute budget with --epochs 20 once ended at epoch 20
+            f"until the {time_minutes:g}-minute budget or epoch {self.epochs}, whichever is first"
             if time_minutes > 0
             else f"{self.steps_per_epoch * self.epochs} in {self.epochs} epochs"
         )

@@ -59,7 +59,7 @@ def test_user_settings_win_and_time_budgets_step_every_batch():
     assert plan_recipe(4, 10, 5, lr0=0.02).lr0 == 0.02
     timed = plan_recipe(8, MIN_STEPS * 100, epochs=1000, time_minutes=30)
     assert timed.accumulate == 1 and timed.optimizer == "adamw"  # --time <= 60: a short run
-    assert "until the 30-minute budget" in timed.header(30)
+    assert "until the 30-minute budget or epoch 1000, whichever is first" in timed.header(30)
     assert plan_recipe(8, 10, epochs=5000, time_minutes=120).optimizer == "sgd"
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from edgevision.models.backbones import ShuffleNetV2, shufflenet_v2
-from edgevision.models.backbones.shufflenetv2 import STAGE_CHANNELS, channel_shuffle
+from edgevision.models.backbones.shufflenetv2 import STAGE_CHANNELS, shuffle_order
 
 # torchvision's published ``num_params`` of shufflenet_v2_x*_0 (ImageNet, 1000 classes).
 TORCHVISION_PARAMS = {0.5: 1_366_792, 1.0: 2_278_604, 1.5: 3_503_624, 2.0: 7_393_996}
@@ -76,9 +76,11 @@ def test_hand_written_torchvision_keys_x1_0():
     assert "stage2.1.branch1.0.weight" not in state  # stride-1 units have an empty branch1
 
 
-def test_channel_shuffle_interleaves_the_two_halves():
-    x = torch.arange(8.0).reshape(1, 8, 1, 1)
-    assert channel_shuffle(x, 2).flatten().tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+def test_shuffle_order_interleaves_the_groups():
+    assert shuffle_order(8, 2).tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+    assert shuffle_order(6, 3).tolist() == [0, 2, 4, 1, 3, 5]
+    with pytest.raises(ValueError, match="cannot shuffle 7 channels in 2 groups"):
+        shuffle_order(7, 2)
 
 
 def test_classifier_and_backbone_modes():

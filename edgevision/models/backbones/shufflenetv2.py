@@ -33,11 +33,6 @@ def shuffle_order(channels: int, groups: int = 2) -> torch.Tensor:
     return torch.arange(channels).view(groups, -1).t().reshape(-1)
 
 
-def channel_shuffle(x: torch.Tensor, groups: int = 2) -> torch.Tensor:
-    """Interleave channel groups: (B, g*n, H, W) -> (B, n*g, H, W) so branches mix information."""
-    return x.index_select(1, shuffle_order(x.shape[1], groups).to(x.device))
-
-
 def _depthwise(channels: int, stride: int) -> nn.Conv2d:
     return nn.Conv2d(channels, channels, 3, stride, 1, groups=channels, bias=False)
 
