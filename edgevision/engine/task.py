@@ -26,10 +26,12 @@ class Task(Protocol):
     head_prefixes: tuple[str, ...]  # parameter-name prefixes trained at head_lr_mult x the LR
     head_lr_mult: float  # learning-rate multiplier of those parameters (transfer learning)
 
-    def on_epoch_start(self, epoch: int, epochs_left: float) -> None:
+    def on_epoch_start(self, epoch: int, epochs_left: float, progress: float = 0.0) -> None:
         """Before each epoch: reseed the epoch's augmentation; switch augmentation stages (a
-        detector turns mosaic off for its last epochs). ``epochs_left`` counts this one and
-        follows the clock under a ``--time`` budget."""
+        detector turns mosaic off for its last epochs, a classifier grows its training size).
+        ``epochs_left`` counts this one and follows the clock under a ``--time`` budget;
+        ``progress`` is the share of the run done, in epochs or on the clock, whichever is
+        further."""
 
     def loss(self, model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
         """``loss`` (with its graph, for backward) and detached parts to log."""

@@ -83,7 +83,9 @@ class Trainer:
         stop = False
         previous_handler = self._catch_sigint()
         for epoch in range(self.start_epoch, cfg.epochs):
-            task.on_epoch_start(epoch, self._epochs_left(epoch, timer))
+            task.on_epoch_start(
+                epoch, self._epochs_left(epoch, timer), self._progress(epoch, timer)
+            )
             model.train()
             self._emit("on_epoch_start", epoch, iters_per_epoch)
             optimizer.zero_grad(set_to_none=True)
@@ -228,6 +230,15 @@ class Trainer:
         per_epoch = timer.seconds / epochs_done
         remaining = self._budget_seconds() - self.elapsed_before - timer.seconds
         return min(left, remaining / max(per_epoch, 1e-9))
+
+    def _progress(self, epoch: int, timer: Timer) -> float:
+        """Share of the run done before ``epoch``: epochs, or the clock of a ``--time`` budget,
+        whichever is further (the LR schedule's position, as a fraction)."""
+        done = epoch / max(self.config.epochs, 1)
+        budget = self._budget_seconds()
+        if budget > 0:
+            done = max(done, (self.elapsed_before + timer.seconds) / budget)
+        return min(done, 1.0)
 
     def _patience_exhausted(self) -> bool:
         patience = self.config.patience

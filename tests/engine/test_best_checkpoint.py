@@ -24,9 +24,11 @@ class ScriptedTask:
         self.train_loader = [{"x": torch.randn(2, 1, 4, 4)} for _ in range(3)]
         self.fitness = list(fitness)
         self.validated_at: list[int] = []
+        self.progress: list[float] = []
 
-    def on_epoch_start(self, epoch: int, epochs_left: float) -> None:
+    def on_epoch_start(self, epoch: int, epochs_left: float, progress: float = 0.0) -> None:
         self.epoch = epoch
+        self.progress.append(progress)
 
     def loss(self, model: nn.Module, batch: dict) -> dict:
         loss = model(batch["x"]).square().mean()
@@ -67,3 +69,17 @@ def test_before_any_validation_best_follows_the_latest_epoch(tmp_path):
     _fit(tmp_path, [], val=False)
     best = load_checkpoint(tmp_path / "weights" / "best.pt")
     assert best["epoch"] + 1 == 5  # no scores at all: best.pt is the last epoch's weights
+
+
+def test_tasks_hear_the_share_of_the_run_done(tmp_path):
+    task = _fit(tmp_path, [], val=False)
+    assert task.progress == [0.0, 0.2, 0.4, 0.6, 0.8]  # epochs / 5: what a classifier grows by
+
+
+def test_under_a_time_budget_progress_follows_the_clock_when_it_is_further(tmp_path):
+    config = TrainConfig(epochs=10, time=1.0)
+    trainer = Trainer(ScriptedTask([]), config, tmp_path, torch.device("cpu"))
+    clock = type("Clock", (), {"seconds": 30.0})()  # half of the 1-minute budget spent
+    assert trainer._progress(2, clock) == 0.5 and trainer._progress(8, clock) == 0.8
+    clock.seconds = 90.0
+    assert trainer._progress(1, clock) == 1.0

@@ -146,7 +146,8 @@ class ClassificationDataset(Dataset):
             )
         self.data, self.imgsz, self.augment, self.seed = data, imgsz, augment, seed
         self.hyp = hyp or ClassifyAugment()
-        self._state = torch.zeros(1, dtype=torch.int64).share_memory_()  # [epoch]
+        # [epoch, training side]: shared memory, so persistent workers see set_epoch / set_size
+        self._state = torch.tensor([0, imgsz], dtype=torch.int64).share_memory_()
         self._unreadable = torch.zeros(len(data), dtype=torch.uint8).share_memory_()
         self._cache: list[np.ndarray | None] | None = None
         if cache in ("auto", "ram"):  # auto: only when it fits, without a warning when not
@@ -162,6 +163,18 @@ class ClassificationDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Re-seed augmentation and shuffling for ``epoch`` (reaches persistent workers)."""
         self._state[0] = int(epoch)
+
+    @property
+    def size(self) -> int:
+        """Side of the augmented training images: ``imgsz`` unless :meth:`set_size` lowered it."""
+        return int(self._state[1])
+
+    def set_size(self, side: int) -> None:
+        """Train at ``side`` px from the next batch on (progressive resizing; reaches persistent
+        workers). Validation images stay at ``imgsz``."""
+        if not 8 <= side <= self.imgsz:
+            raise ConfigError(f"training side {side} px: use 8 to imgsz ({self.imgsz}) px")
+        self._state[1] = int(side)
 
     @property
     def num_unreadable(self) -> int:
@@ -211,11 +224,12 @@ class ClassificationDataset(Dataset):
         )
 
     def __getitem__(self, index: int) -> dict:
-        """``image`` (3, imgsz, imgsz) uint8 tensor, ``label`` int, ``path`` str."""
+        """``image`` (3, S, S) uint8 tensor (S: ``size`` when training, else ``imgsz``), ``label``
+        int, ``path`` str."""
         used, image = self._load(index)
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            image = train_transform(image, self.imgsz, rng, self.hyp)
+            image = train_transform(image, self.size, rng, self.hyp)
         else:
             image = center_crop_view(image, self.imgsz)
         path, label = self.data.samples[used]

@@ -10,7 +10,7 @@ from torch.nn import functional
 
 from edgevision.analysis.report import write_run_report
 from edgevision.config import TrainConfig
-from edgevision.core.errors import DataError
+from edgevision.core.errors import ConfigError, DataError
 from edgevision.core.issues import summarize_issues
 from edgevision.data.datasets.classify import (
     IMAGENET_MEAN,
@@ -33,6 +33,28 @@ from edgevision.tasks.classify.inference import predict_loader
 from edgevision.tasks.classify.val import validate
 from edgevision.tasks.load import load_model
 
+FULL_SIZE_AT = 0.7  # share of the run after which a classifier trains at --imgsz
+SIZE_STEP = 16  # training sides are multiples of this
+MIN_SIDE = 64  # never train smaller: ShuffleNetV2's last stage would be under 2 x 2 (stride 32)
+
+
+def progressive_size(imgsz: int, progress: float, start: float) -> int:
+    """Training side at ``progress`` (share of the run done): ``start * imgsz`` at first, growing
+    linearly to ``imgsz`` by :data:`FULL_SIZE_AT` of the run, rounded down to a multiple of
+    :data:`SIZE_STEP` and never under :data:`MIN_SIDE` (so ``imgsz <= 64`` trains at ``imgsz``);
+    ``imgsz`` from there on and whenever ``start >= 1``.
+
+    A small model from scratch on a CPU budget is short of epochs: 96 px costs 0.6x and 64 px
+    0.3x the time of 128 px per image (ShuffleNetV2 x0.5, 2 threads), so the early epochs, which
+    learn coarse features, run at low resolution (EfficientNetV2's progressive learning). The last
+    30 % at ``imgsz`` matter: a model trained at 96 px and tested at 128 px lost 0.06 top-1
+    (benchmarks/RESULTS.md).
+    """
+    if start >= 1 or progress >= FULL_SIZE_AT:
+        return imgsz
+    share = start + (1 - start) * max(progress, 0.0) / FULL_SIZE_AT
+    return min(max(int(share * imgsz) // SIZE_STEP * SIZE_STEP, MIN_SIDE), imgsz)
+
 
 class ClassificationTask:
     """Classification for the trainer: cropped images and labels in, cross-entropy out, top-1 /
@@ -43,7 +65,7 @@ class ClassificationTask:
         model_name: its zoo name (stored in checkpoints).
         train_set, val_set: the splits (``val_set`` None or empty: no validation).
         config: the run's settings (batch, workers, seed, cache, augmentation, head_lr_mult,
-            label_smoothing).
+            label_smoothing, prog_resize).
         imgsz: square input size.
     """
 
@@ -85,9 +107,10 @@ class ClassificationTask:
                 val_dataset, config.batch, workers, shuffle=False, seed=config.seed
             )
 
-    def on_epoch_start(self, epoch: int, epochs_left: float) -> None:
-        """Reseed the epoch's augmentation (classification has no augmentation stages)."""
+    def on_epoch_start(self, epoch: int, epochs_left: float, progress: float = 0.0) -> None:
+        """Reseed the epoch's augmentation; set the epoch's training size (progressive resizing)."""
         set_loader_epoch(self.train_dataset, self.train_loader, epoch)
+        self.train_dataset.set_size(progressive_size(self.imgsz, progress, self.config.prog_resize))
 
     def loss(self, model: nn.Module, batch: dict) -> dict:
         """``loss`` (cross-entropy, label-smoothed when set), ``ce`` and ``acc`` (batch top-1)."""
@@ -213,15 +236,32 @@ def build_task(
         _print([describe_load(config.weights, report, model)])
     frozen = freeze_classifier(model, config.freeze)
     imgsz = config.imgsz or default_imgsz(config.model)
+    if not 0 < config.prog_resize <= 1:
+        raise ConfigError(
+            f"--prog-resize {config.prog_resize:g}: use a share of --imgsz in (0, 1]; 1 = off"
+        )
     _print(
         [
             f"{config.model}: train {len(train_set)} images, val {len(val_set)}, classes "
             f"{train_set.class_names}"
-            + (f"; {frozen} tensors frozen ({config.freeze})" if frozen else "")
+            + (f"; {frozen} tensors frozen ({config.freeze})" if frozen else ""),
+            _describe_sizes(imgsz, config.prog_resize),
         ]
     )
     return ClassificationTask(
         model, config.model, train_set, val_set, config, imgsz, device, distributed
+    )
+
+
+def _describe_sizes(imgsz: int, start: float) -> str:
+    """The run's training sizes for the log."""
+    first = progressive_size(imgsz, 0.0, start)
+    if first == imgsz:
+        return f"training size {imgsz} px throughout"
+    return (
+        f"progressive resizing: training at {first} px, growing to {imgsz} px by "
+        f"{FULL_SIZE_AT:.0%} of the run (--prog-resize {start:g}; 1 = off); validation at "
+        f"{imgsz} px"
     )
 
 

@@ -94,7 +94,7 @@ class DetectionTask:
                 self.val_dataset, config.batch, workers, shuffle=False, seed=config.seed
             )
 
-    def on_epoch_start(self, epoch: int, epochs_left: float) -> None:
+    def on_epoch_start(self, epoch: int, epochs_left: float, progress: float = 0.0) -> None:
         """Reseed the epoch's augmentation; mosaic off for the last ``close_mosaic`` epochs."""
         set_loader_epoch(self.train_dataset, self.train_loader, epoch)
         if epochs_left <= self.config.close_mosaic:

@@ -52,7 +52,7 @@ class PoseTask:
     train_dataset = property(lambda self: self.boxes.train_dataset)
     val_dataset = property(lambda self: self.boxes.val_dataset)
 
-    def on_epoch_start(self, epoch: int, epochs_left: float) -> None:
+    def on_epoch_start(self, epoch: int, epochs_left: float, progress: float = 0.0) -> None:
         self.boxes.on_epoch_start(epoch, epochs_left)
 
     def model_for_graph(self) -> nn.Module:

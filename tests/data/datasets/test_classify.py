@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from edgevision.core.errors import ConfigError
 from edgevision.data.datasets.classify import (
     ClassificationDataset,
     ClassifyAugment,
@@ -50,6 +52,10 @@ def test_dataset_augmentation_is_seeded_and_unreadable_images_are_skipped(tmp_pa
     loader = build_classification_loader(dataset, batch_size=4, workers=0, shuffle=False)
     batch = next(iter(loader))
     assert batch["images"].shape == (4, 3, 32, 32) and batch["labels"].tolist() == [0, 0, 0, 1]
+    dataset.set_size(16)  # progressive resizing: smaller training images, same crop draw
+    assert dataset.size == 16 and dataset[2]["image"].shape == (3, 16, 16)
+    with pytest.raises(ConfigError, match="training side 40 px: use 8 to imgsz"):
+        dataset.set_size(40)
 
 
 def test_ram_cache_serves_the_same_val_samples(tmp_path):

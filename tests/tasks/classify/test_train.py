@@ -24,6 +24,7 @@ from edgevision.tasks.classify.train import (
     ClassificationTask,
     feature_modules,
     freeze_classifier,
+    progressive_size,
 )
 from edgevision.tasks.classify.train import build_task as build_classification_task
 
@@ -247,6 +248,30 @@ def test_task_interface_and_label_smoothing(colour_data):
     assert float(losses["loss"]) == pytest.approx(
         float(F.cross_entropy(logits, batch["labels"], label_smoothing=0.2))
     )
+
+
+def test_progressive_size_grows_to_imgsz_by_70_percent_of_the_run():
+    sides = [progressive_size(128, k / 20, 0.5) for k in range(21)]
+    assert sides[:2] == [64, 64] and sides[14:] == [128] * 7  # imgsz from 70 % on
+    assert sides == sorted(sides) and all(side % 16 == 0 for side in sides)
+    assert progressive_size(128, 0.35, 0.5) == 96  # halfway up the ramp: 0.75 x 128
+    assert progressive_size(224, 0.0, 0.5) == 112 and progressive_size(96, 0.0, 0.5) == 64
+    assert progressive_size(64, 0.0, 0.5) == 64 and progressive_size(32, 0.0, 0.5) == 32  # floor
+    assert {progressive_size(128, k / 10, 1.0) for k in range(11)} == {128}  # --prog-resize 1: off
+
+
+def test_the_training_size_reaches_persistent_workers_and_val_keeps_imgsz(colour_data):
+    config = _config(colour_data, imgsz=128, workers=1, prog_resize=0.5)
+    task = build_classification_task(config, torch.device("cpu"))
+    sizes = []
+    for progress in (0.0, 0.35, 0.7):
+        task.on_epoch_start(0, 10, progress)
+        sizes.append(next(iter(task.train_loader))["images"].shape[-1])
+    assert sizes == [64, 96, 128]
+    task.on_epoch_start(0, 10, 0.0)
+    assert next(iter(task.val_loader))["images"].shape[-1] == 128
+    with pytest.raises(ConfigError, match="--prog-resize 0: use a share of --imgsz in"):
+        build_classification_task(_config(colour_data, prog_resize=0.0), torch.device("cpu"))
 
 
 def test_model_names_and_bad_freeze(colour_data):
