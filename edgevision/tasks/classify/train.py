@@ -44,11 +44,10 @@ def progressive_size(imgsz: int, progress: float, start: float) -> int:
     :data:`SIZE_STEP` and never under :data:`MIN_SIDE` (so ``imgsz <= 64`` trains at ``imgsz``);
     ``imgsz`` from there on and whenever ``start >= 1``.
 
-    A small model from scratch on a CPU budget is short of epochs: 96 px costs 0.6x and 64 px
-    0.3x the time of 128 px per image (ShuffleNetV2 x0.5, 2 threads), so the early epochs, which
-    learn coarse features, run at low resolution (EfficientNetV2's progressive learning). The last
-    30 % at ``imgsz`` matter: a model trained at 96 px and tested at 128 px lost 0.06 top-1
-    (benchmarks/RESULTS.md).
+    Off by default (``--prog-resize 1``): on the photo benchmark set at ``--imgsz 128 --time 5``
+    it ran 85 epochs instead of 58 but reached the same top-1 (0.727 vs 0.733, one run each;
+    benchmarks/RESULTS.md). The last 30 % train at ``imgsz`` because the size a model is tested
+    at should be the size it last trained at: a model trained at 96 px lost 0.06 top-1 at 128 px.
     """
     if start >= 1 or progress >= FULL_SIZE_AT:
         return imgsz
