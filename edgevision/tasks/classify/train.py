@@ -35,7 +35,8 @@ from edgevision.tasks.load import load_model
 
 FULL_SIZE_AT = 0.7  # share of the run after which a classifier trains at --imgsz
 SIZE_STEP = 16  # training sides are multiples of this
-MIN_SIDE = 64  # never train smaller: ShuffleNetV2's last stage would be under 2 x 2 (stride 32)
+# Never train smaller: the zoo's classifiers reduce by 32, so their last map would be under 2x2.
+MIN_SIDE = 64
 
 
 def progressive_size(imgsz: int, progress: float, start: float) -> int:
