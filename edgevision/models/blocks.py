@@ -229,7 +229,8 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     torchvision ShuffleNetV2 layout). Modules with a ``reparameterize()`` method (RepVGG's
     :class:`~edgevision.models.blocks_rep.RepConv`) first fuse their branches into one conv, so
     every inference path (export, bench, the parity checks) runs the deployed graph. The BN becomes ``nn.Identity``, so an exported graph has one
-    op fewer per conv. Only valid for inference: the folded model uses BN's running statistics and
+    op fewer per conv. Then modules with a ``fuse_branches()`` method (the anchor-free head's
+    levels) merge parallel branches into one path. Only valid for inference: the folded model uses BN's running statistics and
     no longer updates them, so call it on a model in ``eval()`` mode, for export or prediction.
 
     Returns:
@@ -249,4 +250,7 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
                 if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
                     module._modules[first] = _fold_bn(conv, bn)
                     module._modules[second] = nn.Identity()
+    for module in list(model.modules()):  # BN-free now: a head may merge parallel branches
+        if callable(getattr(module, "fuse_branches", None)):
+            module.fuse_branches()
     return model

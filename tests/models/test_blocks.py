@@ -19,6 +19,7 @@ from edgevision.models.blocks import (
     SqueezeExcite,
     fuse_conv_bn,
 )
+from edgevision.models.heads.anchor_free import FusedBranches
 from edgevision.models.zoo import build_model
 from tests.models.cases import assert_parity, randomise_for_parity
 
@@ -99,6 +100,7 @@ def test_fuse_conv_bn_matches_unfused_detector(name):
     model = build_model(name, num_classes=5).eval()
     randomise_for_parity(model)
     images = torch.rand(2, 3, 96, 128)
+    convs_before = sum(isinstance(m, nn.Conv2d) for m in model.head.modules())
     with torch.no_grad():
         expected = model(images)
         fused = fuse_conv_bn(model)
@@ -106,6 +108,24 @@ def test_fuse_conv_bn_matches_unfused_detector(name):
     assert fused is model
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert_parity(actual, expected)
+    convs_after = sum(isinstance(m, nn.Conv2d) for m in model.head.modules())
+    if name == "nano-s":  # depthwise branches: box + class run as one path, half the convs
+        assert all(isinstance(level.fused, FusedBranches) for level in model.head.levels)
+        assert not any(hasattr(level, "cls_pred") for level in model.head.levels)
+        assert convs_before - convs_after == 3 * 5  # per level 2 x (2 dw + 2 pw) + 2 preds -> 5
+        with torch.no_grad():
+            assert_parity(fuse_conv_bn(model)(images), expected)  # idempotent
+    else:  # full 3x3 branches are left as they are
+        assert convs_after == convs_before
+        assert not any(hasattr(level, "fused") for level in model.head.levels)
+
+
+def test_fused_branches_need_folded_depthwise_branches():
+    model = build_model("nano-s", num_classes=3).eval()
+    level = model.head.levels[0]
+    assert not FusedBranches.fusable(level)  # BN not folded yet: nothing to fuse
+    level.fuse_branches()
+    assert not hasattr(level, "fused") and hasattr(level, "cls_branch")
 
 
 def test_fuse_conv_bn_handles_torchvision_sequential_layout():

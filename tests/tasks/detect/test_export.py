@@ -27,7 +27,7 @@ def test_fused_model_matches_trained_model_and_a_broken_fusion_raises():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert 0 < check_fusion(model, fused, images) <= 1e-4 * 20  # raw outputs reach ~10-20
     with torch.no_grad():
-        fused.head.levels[0].cls_pred.bias += 0.01
+        fused.head.levels[0].fused.pred.bias[4:] += 0.01  # the class logits
     with pytest.raises(ParityError, match="fused Conv\\+BN model differs"):
         check_fusion(model, fused, images)
 
