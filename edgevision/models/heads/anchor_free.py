@@ -90,7 +90,7 @@ class FusedBranches(nn.Module):
     ``Concat([x, x])``, then per conv a depthwise conv over both halves and a 1x1 conv with
     ``groups=2`` (box half, class half), then one 1x1 predictor whose cross blocks are zero.
 
-    Exactly the level's function (BN already folded), and on ONNX Runtime 4-9 % less latency for
+    Exactly the level's function (BN already folded), and on ONNX Runtime 5-8 % less latency for
     nano-s at 320 px: half the head's conv calls and no output Concat (benchmarks/RESULTS.md).
     """
 
