@@ -228,10 +228,11 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     Handles :class:`ConvBNAct` and ``nn.Sequential`` runs of ``Conv2d, BatchNorm2d`` (the
     torchvision ShuffleNetV2 layout). Modules with a ``reparameterize()`` method (RepVGG's
     :class:`~edgevision.models.blocks_rep.RepConv`) first fuse their branches into one conv, so
-    every inference path (export, bench, the parity checks) runs the deployed graph. The BN becomes ``nn.Identity``, so an exported graph has one
-    op fewer per conv. Then modules with a ``fuse_branches()`` method (the anchor-free head's
-    levels) merge parallel branches into one path. Only valid for inference: the folded model uses BN's running statistics and
-    no longer updates them, so call it on a model in ``eval()`` mode, for export or prediction.
+    every inference path (export, bench, the parity checks) runs the deployed graph. The BN
+    becomes ``nn.Identity``, so an exported graph has one op fewer per conv. Then modules with a
+    ``fuse_branches()`` method (the anchor-free head's levels) merge parallel branches into one
+    path. Only valid for inference: the folded model uses BN's running statistics and no longer
+    updates them, so call it on a model in ``eval()`` mode, for export or prediction.
 
     Returns:
         ``model`` itself, for chaining.

@@ -17,6 +17,7 @@ from edgevision.models.blocks import (
     ConvBNAct,
     DepthwiseSeparable,
     SqueezeExcite,
+    _fold_bn,
     fuse_conv_bn,
 )
 from edgevision.models.heads.anchor_free import FusedBranches
@@ -126,6 +127,12 @@ def test_fused_branches_need_folded_depthwise_branches():
     assert not FusedBranches.fusable(level)  # BN not folded yet: nothing to fuse
     level.fuse_branches()
     assert not hasattr(level, "fused") and hasattr(level, "cls_branch")
+    for unit in [*level.box_branch, *level.cls_branch]:  # fold BN by hand: now fusable
+        for part in (unit.depthwise, unit.pointwise):
+            part.conv, part.bn = _fold_bn(part.conv, part.bn), nn.Identity()
+    assert FusedBranches.fusable(level)
+    level.cls_branch[0].pointwise.act = nn.ReLU()  # the fused path has one activation per conv
+    assert not FusedBranches.fusable(level)
 
 
 def test_fuse_conv_bn_handles_torchvision_sequential_layout():

@@ -113,9 +113,10 @@ class FusedBranches(nn.Module):
 
     @staticmethod
     def fusable(level: HeadLevel) -> bool:
-        """Depthwise-separable branches, BN folded (biased convs), no attention."""
+        """Depthwise-separable branches, BN folded (biased convs), no attention, and the box and
+        class units alike (conv shapes and activation), since the fused path uses one of each."""
         units = [*level.box_branch, *level.cls_branch]
-        return bool(units) and all(
+        folded = bool(units) and all(
             isinstance(unit, DepthwiseSeparable)
             and isinstance(unit.attention, nn.Identity)
             and all(
@@ -124,6 +125,9 @@ class FusedBranches(nn.Module):
             )
             for unit in units
         )
+        return folded and [repr(unit) for unit in level.box_branch] == [
+            repr(unit) for unit in level.cls_branch
+        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pred(self.branch(torch.cat([x, x], 1)))
