@@ -475,7 +475,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--minutes", type=float, default=7.5, help="training budget (the whole demo stays under 10)"
     )
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--workers", type=int, default=TrainConfig.workers, help="-1: as train decides (default)"
+    )
     p.add_argument(
         "--task", default="detect", choices=["detect", "pose"], help="pose: keypoints demo"
     )

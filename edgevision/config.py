@@ -37,7 +37,7 @@ class TrainConfig:
     clip_grad: float = 10.0  # max gradient norm; 0 disables clipping
     amp: bool = True  # mixed precision on CUDA (bf16 when supported, else fp16); off on CPU
     device: str = ""  # cpu | cuda | cuda:N; "" = cuda when available else cpu
-    workers: int = 2  # data-loading worker processes
+    workers: int = -1  # data-loading worker processes; -1 = auto (0 on a CPU of <= 4 cores, else 2)
     sync_bn: bool = False  # synchronise BatchNorm statistics across DDP processes (CUDA only)
     seed: int = 0  # seed for every random choice (data order, augmentation, init)
     deterministic: bool = (

@@ -52,7 +52,7 @@ def run_demo(
     project: str = "runs",
     name: str = "demo",
     minutes: float = 7.5,
-    workers: int = 2,
+    workers: int = -1,  # auto, as in train: the main process on a CPU of <= 4 cores
     n_train: int = 600,
     n_val: int = 150,
     model: str = "",

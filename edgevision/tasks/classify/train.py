@@ -20,7 +20,7 @@ from edgevision.data.datasets.classify import (
     build_classification_loader,
     normalize_images,
 )
-from edgevision.data.datasets.loader import set_loader_epoch
+from edgevision.data.datasets.loader import set_loader_epoch, training_workers
 from edgevision.data.formats.imagefolder import ClassificationSet, load_classification
 from edgevision.engine import dist
 from edgevision.engine.checkpoint import LoadReport, load_pretrained
@@ -91,10 +91,11 @@ class ClassificationTask:
         self.train_dataset = ClassificationDataset(
             train_set, imgsz, True, hyp, config.cache, config.seed
         )
+        self.workers, self.workers_message = training_workers(config.workers, device)
         self.train_loader = build_classification_loader(
             self.train_dataset,
             config.batch,
-            config.workers,
+            self.workers,
             shuffle=True,
             seed=config.seed,
             distributed=distributed,
@@ -102,7 +103,7 @@ class ClassificationTask:
         self.val_loader = None
         if val_set is not None and len(val_set):
             val_dataset = ClassificationDataset(val_set, imgsz, False, None, "none", config.seed)
-            workers = min(config.workers, 1)
+            workers = min(self.workers, 1)
             self.val_loader = build_classification_loader(
                 val_dataset, config.batch, workers, shuffle=False, seed=config.seed
             )
@@ -161,7 +162,7 @@ class ClassificationTask:
 
         options = ValOptions(
             device=str(self.device),
-            workers=self.config.workers,
+            workers=self.workers,
             project=str(run_dir),
             name="val",
             exist_ok=True,
@@ -248,9 +249,11 @@ def build_task(
             _describe_sizes(imgsz, config.prog_resize),
         ]
     )
-    return ClassificationTask(
+    task = ClassificationTask(
         model, config.model, train_set, val_set, config, imgsz, device, distributed
     )
+    _print([task.workers_message])
+    return task
 
 
 def _describe_sizes(imgsz: int, start: float) -> str:

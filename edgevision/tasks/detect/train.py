@@ -16,7 +16,7 @@ from edgevision.core.errors import ConfigError
 from edgevision.core.issues import Issue, summarize_issues
 from edgevision.core.records import RecordSet
 from edgevision.data.datasets.detect import AugmentConfig, DetectionDataset
-from edgevision.data.datasets.loader import build_dataloader, set_loader_epoch
+from edgevision.data.datasets.loader import build_dataloader, set_loader_epoch, training_workers
 from edgevision.data.formats import list_splits, load_dataset
 from edgevision.engine import dist
 from edgevision.engine.checkpoint import load_pretrained
@@ -71,10 +71,11 @@ class DetectionTask:
                 f"--batch {config.batch}: {model_name}'s coarsest levels are 1x1 cells, where "
                 "BatchNorm needs at least 2 images per batch to train; use --batch 2 or more"
             )
+        self.workers, self.workers_message = training_workers(config.workers, device)
         loader = build_dataloader(
             self.train_dataset,
             config.batch,
-            config.workers,
+            self.workers,
             shuffle=True,
             seed=config.seed,
             distributed=distributed,
@@ -89,7 +90,7 @@ class DetectionTask:
             self.val_dataset = DetectionDataset(
                 val_set, imgsz=imgsz, augment=False, cache="none", seed=config.seed
             )
-            workers = min(config.workers, 1)
+            workers = min(self.workers, 1)
             self.val_loader = build_dataloader(
                 self.val_dataset, config.batch, workers, shuffle=False, seed=config.seed
             )
@@ -148,7 +149,7 @@ class DetectionTask:
             options = ValOptions(
                 imgsz=self.imgsz,
                 device=str(self.device),
-                workers=self.config.workers,
+                workers=self.workers,
                 project=str(run_dir),
                 name="val",
                 exist_ok=True,
@@ -265,7 +266,7 @@ def data_summary(task: DetectionTask, train_set: RecordSet, train_issues: list[I
         f"{f' (not used: {why})' if why else ''}; "
         f"val: {val_usage['images_used']} images{val_skipped}; classes: {train_set.class_names}"
     ]
-    lines.append(train.cache_message)
+    lines += [train.cache_message, task.workers_message]
     lines += format_skips("train", train.take_unreported_skips())
     lines += format_skips("val", val.take_unreported_skips()) if val is not None else []
     for label, dataset in (("train", train), ("val", val)):

@@ -115,7 +115,7 @@ class PoseTask:
             options = ValOptions(
                 imgsz=boxes.imgsz,
                 device=str(boxes.device),
-                workers=boxes.config.workers,
+                workers=boxes.workers,
                 project=str(run_dir),
                 name="val",
                 exist_ok=True,

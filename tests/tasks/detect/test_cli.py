@@ -128,3 +128,18 @@ def test_predict_on_the_images_of_every_format(datasets, runs, fmt, tmp_path):
     saved = sorted((tmp_path / "p").rglob("*"))
     assert any(p.suffix == ".json" for p in saved)
     assert any(p.suffix == ".jpg" for p in saved)
+
+
+def test_train_on_a_small_cpu_loads_in_the_main_process(
+    datasets, tmp_path, capsys, monkeypatch
+):
+    """No --workers: the loader runs between steps on a 2-core CPU; the run header says so."""
+    from edgevision.data.datasets import loader
+
+    monkeypatch.setattr(loader, "usable_cores", lambda: 2)
+    flags = [f for f in TRAIN if f not in ("--workers", "0")] + ["--device", "cpu"]
+    args = ["train", "--data", str(datasets["voc"]), "--project", str(tmp_path), "--name", "auto"]
+    assert main(args + flags) == 0
+    out = capsys.readouterr().out
+    assert "loader: in the main process (training on 2 CPU core(s)" in out
+    assert (tmp_path / "auto" / "results.csv").read_text().count("\n") == 2
