@@ -23,7 +23,7 @@ import json
 import time
 from pathlib import Path
 
-from peer_driver import run_peer_driver  # benchmarks/, the script's folder
+from peer_driver import experiment_option, run_peer_driver  # benchmarks/, the script's folder
 
 PEER_DRIVER = r"""
 import json, sys, time
@@ -95,7 +95,7 @@ def run_ours(args, truth: dict[str, str]) -> dict:
     from edgevision.tasks.classify.inference import predict_loader
     from edgevision.tasks.load import load_model
 
-    extra = dict(_setting(text) for text in args.set)
+    extra = dict(experiment_option(text) for text in args.set)
     flags = {**dict(imgsz=args.imgsz, epochs=1000, batch=args.batch, time=args.minutes), **extra}
     name = args.model + "".join(f" {k}={v}" for k, v in extra.items())
     start = time.perf_counter()
@@ -137,15 +137,6 @@ def run_peer(args, truth: dict[str, str], names: list[str]) -> dict:
         "train_seconds": round(result["train_seconds"], 1),
         **score(truth, json.loads(predictions.read_text()), names),
     }
-
-
-def _setting(text: str) -> tuple[str, object]:
-    """``--set lr0=0.004`` -> ("lr0", 0.004): a training option for an experiment row."""
-    key, _, value = text.partition("=")
-    try:
-        return key.replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.replace("-", "_"), value
 
 
 def print_table(rows: list[dict]) -> None:

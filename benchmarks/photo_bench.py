@@ -8,7 +8,7 @@ prints every row recorded so far. Rows:
 - ours: ``edgevision train --data SET --model nano-s --imgsz 320 --epochs 20 --batch B`` with
   every other setting at its default (``--batch 8 16 32 64`` runs the batch sweep of the
   default-recipe rule; ``--time M`` trains M minutes instead of the epochs: ``--epochs 1000
-  --time M``);
+  --time M``; ``--set KEY=VALUE`` changes one training option for an experiment row);
 - ``--peer``: YOLO11n from ``yolo11n.yaml`` (no weights) on the same images converted by
   ``edgevision data convert`` (dirty labels, as the user has them), ``epochs=20 imgsz=320
   batch=32``, Ultralytics' defaults otherwise (``--peer-minutes M`` gives it M minutes instead).
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 from onnx_latency import alternating_latency  # benchmarks/, the script's folder
-from peer_driver import run_peer_driver  # benchmarks/, the script's folder
+from peer_driver import experiment_option, run_peer_driver  # benchmarks/, the script's folder
 
 PEER_DRIVER = r"""
 import json, sys, time
@@ -100,11 +100,13 @@ def run_ours(args, batch: int, records) -> dict:
     from edgevision.tasks.detect.val import model_detections
     from edgevision.tasks.load import load_model
 
+    extra = dict(experiment_option(text) for text in args.set)
     name = f"{args.model}-b{batch}" + (f"-{args.time:g}min" if args.time else "")
+    name += "".join(f"-{k}={v}" for k, v in extra.items())
     # `--time` is a budget and `--epochs` still applies (the trainer's rule), so a timed row
     # needs an epoch cap the clock reaches first; a 46.5-minute row once stopped at epoch 20.
     epochs = TIMED_EPOCH_CAP if args.time else args.epochs
-    flags = dict(imgsz=args.imgsz, epochs=epochs, batch=batch, time=args.time)
+    flags = dict(imgsz=args.imgsz, epochs=epochs, batch=batch, time=args.time, **extra)
     start = time.perf_counter()
     summary = api.train(
         data=str(args.data), model=args.model, **flags, project=str(args.out), name=name,
@@ -118,13 +120,17 @@ def run_ours(args, batch: int, records) -> dict:
     return {
         "row": name,
         "command": f"edgevision train --model {args.model} "
-        + " ".join(f"--{k} {v:g}" for k, v in flags.items() if v),
+        + " ".join(f"--{k.replace('_', '-')} {_flag_value(v)}" for k, v in flags.items() if v),
         "epochs": summary["epochs"],
         "optimizer_steps": summary["optimizer_steps"],
         "train_seconds": round(seconds, 1),
         "onnx": str(onnx),
         **score(records, found),
     }
+
+
+def _flag_value(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def run_peer(args, records) -> dict:
@@ -187,6 +193,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="*", default=[], help="our rows to train")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--time", type=float, default=0.0, help="our rows: minutes instead")
+    parser.add_argument("--set", action="append", default=[], help="our rows: KEY=VALUE option")
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--peer", action="store_true", help="train the YOLO11n row")
     parser.add_argument("--peer-minutes", type=float, default=0.0)
