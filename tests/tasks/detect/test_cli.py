@@ -130,9 +130,7 @@ def test_predict_on_the_images_of_every_format(datasets, runs, fmt, tmp_path):
     assert any(p.suffix == ".jpg" for p in saved)
 
 
-def test_train_on_a_small_cpu_loads_in_the_main_process(
-    datasets, tmp_path, capsys, monkeypatch
-):
+def test_train_on_a_small_cpu_loads_in_the_main_process(datasets, tmp_path, capsys, monkeypatch):
     """No --workers: the loader runs between steps on a 2-core CPU; the run header says so."""
     from edgevision.data.datasets import loader
 
