@@ -16,9 +16,9 @@ from edgevision.engine.recipe import MIN_STEPS, plan_recipe
 
 @pytest.mark.parametrize(
     ("batch", "lr0"),
-    # the benchmark set's sweep (1,200 images, 20 epochs): 0.002 x sqrt(batch / 16) below 16
-    # images, 0.002 x batch / 16 above
-    [(8, 0.002 * math.sqrt(0.5)), (16, 0.002), (32, 0.004), (64, 0.008)],
+    # the benchmark set's sweep (1,200 images, 20 epochs): 0.003 x sqrt(batch / 16) below 16
+    # images, 0.003 x batch / 16 above, 0.01 at most
+    [(8, 0.003 * math.sqrt(0.5)), (16, 0.003), (32, 0.006), (64, 0.01)],
 )
 def test_a_small_set_steps_on_every_batch_and_scales_adamw_lr(batch, lr0):
     iterations = math.ceil(1200 / batch)
@@ -32,10 +32,10 @@ def test_the_issue_example_header():
     header = plan_recipe(32, 38, epochs=20).header()
     assert header.startswith(
         "recipe: batch 32, 38 batches per epoch -> accumulating 1, 38 optimiser steps per epoch "
-        "(760 in 20 epochs), adamw lr0 0.004"
+        "(760 in 20 epochs), adamw lr0 0.006"
     )
-    assert "under 2000 steps at 64 images" in header and "0.002 x linear(32/16)" in header
-    assert "0.002 x sqrt(8/16)" in plan_recipe(8, 150, epochs=20).header()
+    assert "under 2000 steps at 64 images" in header and "0.003 x linear(32/16)" in header
+    assert "0.003 x sqrt(8/16)" in plan_recipe(8, 150, epochs=20).header()
 
 
 def test_a_long_run_accumulates_to_the_nominal_batch_and_goes_sgd():
@@ -51,7 +51,7 @@ def test_accumulation_starts_exactly_at_min_steps():
     enough = plan_recipe(8, MIN_STEPS * nominal, epochs=1, optimizer="adamw")
     short = plan_recipe(8, MIN_STEPS * nominal - 1, epochs=1, optimizer="adamw")
     assert (enough.accumulate, short.accumulate) == (nominal, 1)
-    assert enough.lr0 == pytest.approx(0.008)  # 64 images per step: 4 x 0.002
+    assert enough.lr0 == pytest.approx(0.01)  # 64 images per step: 4 x 0.003, at the cap
 
 
 def test_user_settings_win_and_time_budgets_step_every_batch():
@@ -64,7 +64,8 @@ def test_user_settings_win_and_time_budgets_step_every_batch():
 
 
 def test_learning_rates_stay_in_range():
-    assert plan_recipe(1, 100, 10).lr0 == pytest.approx(0.0005)  # sqrt(1/16) x 0.002 = 0.0005
+    assert plan_recipe(1, 100, 10).lr0 == pytest.approx(0.00075)  # sqrt(1/16) x 0.003
+    assert plan_recipe(1, 100, 10, lr0=0.0001).lr0 == 0.0001  # a typed lr0 is not clamped
     assert plan_recipe(512, 100, 10).lr0 == pytest.approx(0.01)  # kept within the range
     assert "kept within" in plan_recipe(512, 100, 10).reason
     assert plan_recipe(16, 100, 10, optimizer="sgd").lr0 == pytest.approx(0.0025)  # 0.01 x 16/64
