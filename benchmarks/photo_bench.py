@@ -120,7 +120,10 @@ def run_ours(args, batch: int, records) -> dict:
     return {
         "row": name,
         "command": f"edgevision train --model {args.model} "
-        + " ".join(f"--{k.replace('_', '-')} {_flag_value(v)}" for k, v in flags.items() if v),
+        # every flag except a --time left at 0; an experiment's 0 (``--set mosaic=0``) is a flag
+        + " ".join(
+            f"--{k.replace('_', '-')} {_flag_value(v)}" for k, v in flags.items() if v or k in extra
+        ),
         "epochs": summary["epochs"],
         "optimizer_steps": summary["optimizer_steps"],
         "train_seconds": round(seconds, 1),
