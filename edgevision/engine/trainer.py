@@ -7,7 +7,6 @@ optimiser step updates the EMA weights, which are what validation, checkpoints a
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
 import threading
@@ -22,6 +21,7 @@ from edgevision.engine.callbacks import Callback, Timer
 from edgevision.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from edgevision.engine.ema import ModelEMA, unwrap
 from edgevision.engine.optim import build_optimizer, parameter_groups
+from edgevision.engine.precision import guard_strided_convs_on_one_pixel, training_precision
 from edgevision.engine.recipe import Recipe, plan_recipe
 from edgevision.engine.schedule import WarmupCosine
 from edgevision.engine.task import Task
@@ -74,7 +74,11 @@ class Trainer:
         if dist.is_main():
             print(self.recipe.header(cfg.time))
         ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
-        scaler, autocast = self._mixed_precision()
+        precision = training_precision(self.device, cfg.amp)
+        scaler, autocast = precision.scaler, precision.autocast
+        guards = guard_strided_convs_on_one_pixel(model) if precision.cpu_bf16 else []
+        if dist.is_main():
+            print(precision.text)
         if cfg.resume:
             self._restore(cfg.resume, model, ema, optimizer, scaler)
         accumulate = self.recipe.accumulate
@@ -128,6 +132,8 @@ class Trainer:
                 break
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, previous_handler)
+        for guard in guards:  # the model leaves the trainer as it came
+            guard.remove()
         if self.interrupted and dist.is_main():
             print(
                 f"interrupted: saved {self.run_dir / 'weights' / 'last.pt'}; continue with --resume {self.run_dir}"
@@ -191,14 +197,6 @@ class Trainer:
         bias_lr = cfg.warmup_bias_lr if name == "sgd" else 0.0  # a 0.1 bias LR destabilises AdamW
         scheduler = WarmupCosine(optimizer, total_iters, warmup, cfg.lrf, bias_lr, cfg.momentum)
         return optimizer, scheduler
-
-    def _mixed_precision(self):
-        """GradScaler + autocast context factory; a no-op pair on CPU or with amp off."""
-        if self.device.type != "cuda" or not self.config.amp:
-            return torch.amp.GradScaler("cuda", enabled=False), contextlib.nullcontext
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-        return scaler, lambda: torch.autocast("cuda", dtype=dtype)
 
     def _optimizer_step(self, model, optimizer, scaler) -> None:
         if self.config.clip_grad > 0:

@@ -1,0 +1,135 @@
+"""The training step's precision: bfloat16 autocast on CPUs with bfloat16 hardware, float32
+elsewhere and with --no-amp; the weights and the loss stay float32 either way."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from edgevision.engine.precision import (
+    cpu_bf16_flag,
+    guard_strided_convs_on_one_pixel,
+    training_precision,
+)
+
+CPU = torch.device("cpu")
+
+
+def _cpuinfo(tmp_path, flags: str):
+    path = tmp_path / "cpuinfo"
+    path.write_text(
+        "processor\t: 0\nmodel name\t: Test CPU\n"
+        f"flags\t\t: fpu sse2 avx2 {flags}\n\nprocessor\t: 1\nflags\t\t: fpu\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("avx512f amx_tile amx_bf16 avx512_bf16", "amx_bf16"),
+        ("avx512f avx512_bf16", "avx512_bf16"),
+        ("avx512f avx512_vnni amx_int8", None),  # int8 hardware is not bfloat16 hardware
+        ("", None),
+    ],
+)
+def test_cpu_bf16_flag_reads_the_first_processor_flags(tmp_path, flags, expected):
+    assert cpu_bf16_flag(_cpuinfo(tmp_path, flags)) == expected
+
+
+def test_cpu_bf16_flag_without_cpuinfo_is_none(tmp_path):
+    assert cpu_bf16_flag(tmp_path / "missing") is None
+
+
+def _conv_dtypes(precision) -> tuple[torch.dtype, torch.dtype]:
+    """(output dtype, weight dtype) of a conv run under the precision's autocast."""
+    conv = nn.Conv2d(3, 4, 3)
+    with precision.autocast():
+        out = conv(torch.rand(1, 3, 8, 8))
+    return out.dtype, conv.weight.dtype
+
+
+def test_cpu_with_bf16_hardware_autocasts_convs_to_bfloat16(tmp_path):
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "amx_bf16"))
+    assert _conv_dtypes(precision) == (torch.bfloat16, torch.float32)
+    assert not precision.scaler.is_enabled()  # bfloat16 has float32's range: no loss scaling
+    assert (
+        precision.text
+        == "precision: bfloat16 autocast (the CPU has amx_bf16; --no-amp for float32)"
+    )
+
+
+def test_cpu_without_bf16_hardware_trains_in_float32(tmp_path):
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "avx2 fma"))
+    assert _conv_dtypes(precision) == (torch.float32, torch.float32)
+    assert precision.text == "precision: float32 (no bfloat16 in this CPU's hardware)"
+
+
+def test_no_amp_is_float32_even_with_bf16_hardware(tmp_path):
+    precision = training_precision(CPU, amp=False, cpuinfo=_cpuinfo(tmp_path, "amx_bf16"))
+    assert _conv_dtypes(precision) == (torch.float32, torch.float32)
+    assert precision.text == "precision: float32 (--no-amp)"
+
+
+def test_bf16_step_gives_float32_gradients_close_to_float32_ones(tmp_path):
+    """One loss step under bfloat16 autocast: gradients land in the float32 weights and agree
+    with the float32 step to bfloat16's precision (8 bits of mantissa)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 2, 1))
+    images = torch.rand(4, 3, 16, 16)
+    grads = []
+    for flags in ("amx_bf16", ""):
+        precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, flags))
+        model.zero_grad()
+        with precision.autocast():
+            out = model(images)
+        out.float().square().mean().backward()
+        grads.append(model[0].weight.grad.clone())
+    assert grads[0].dtype == torch.float32
+    assert not torch.equal(grads[0], grads[1])  # the bfloat16 step really ran in bfloat16
+    torch.testing.assert_close(
+        grads[0], grads[1], rtol=0.05, atol=0.05 * grads[1].abs().max().item()
+    )
+
+
+def _strided_conv_grads(guarded: bool, size: int, tmp_path, trials: int = 8):
+    """Weight gradients of a 3x3 stride-2 conv on a (4, 64, size, size) input under the CPU
+    bfloat16 precision, with memory full of NaN freed just before each step (what makes the
+    unguarded kernel's unwritten reads show)."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(64, 64, 3, stride=2, padding=1, bias=False)
+    images = torch.randn(4, 64, size, size)
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "amx_bf16"))
+    handles = guard_strided_convs_on_one_pixel(conv) if guarded else []
+    grads, dtypes = [], set()
+    for _ in range(trials):
+        del_me = torch.full((1 << 20,), float("nan"))
+        del del_me
+        conv.zero_grad()
+        with precision.autocast():
+            out = conv(images.to(torch.bfloat16))
+            still_on = torch.is_autocast_enabled("cpu")
+        out.float().sum().backward()
+        grads.append(conv.weight.grad.clone())
+        dtypes.add(out.dtype)
+        assert still_on  # the guard gives autocast back after the conv
+    for handle in handles:
+        handle.remove()
+    return grads, dtypes
+
+
+def test_guard_runs_strided_convs_on_one_pixel_in_float32(tmp_path):
+    grads, dtypes = _strided_conv_grads(guarded=True, size=1, tmp_path=tmp_path)
+    assert dtypes == {torch.float32}
+    torch.manual_seed(0)
+    conv = nn.Conv2d(64, 64, 3, stride=2, padding=1, bias=False)
+    images = torch.randn(4, 64, 1, 1)
+    conv(images.to(torch.bfloat16).float()).sum().backward()  # the float32 reference
+    for grad in grads:
+        assert torch.equal(grad, conv.weight.grad)
+
+
+def test_guard_leaves_larger_inputs_to_autocast(tmp_path):
+    _, dtypes = _strided_conv_grads(guarded=True, size=4, tmp_path=tmp_path, trials=1)
+    assert dtypes == {torch.bfloat16}
