@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -21,7 +22,12 @@ from edgevision.engine.callbacks import Callback, Timer
 from edgevision.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from edgevision.engine.ema import ModelEMA, unwrap
 from edgevision.engine.optim import build_optimizer, parameter_groups
-from edgevision.engine.precision import guard_strided_convs_on_one_pixel, training_precision
+from edgevision.engine.precision import (
+    Precision,
+    choose_by_timing,
+    guard_strided_convs_on_one_pixel,
+    training_precision,
+)
 from edgevision.engine.recipe import Recipe, plan_recipe
 from edgevision.engine.schedule import WarmupCosine
 from edgevision.engine.task import Task
@@ -53,6 +59,8 @@ class Trainer:
         self.history: list[dict] = []
         self.interrupted = False
         self.recipe: Recipe | None = None  # set when the optimiser is built
+        self.precision_name = "float32"  # the training step's precision, kept in checkpoints
+        self.resumed_precision: str | None = None  # the checkpoint's, on --resume
         self.optimizer_steps = 0  # taken by this process's fit()
 
     def fit(self) -> dict:
@@ -75,12 +83,13 @@ class Trainer:
             print(self.recipe.header(cfg.time))
         ema = ModelEMA(model, cfg.ema_decay) if cfg.ema else None
         precision = training_precision(self.device, cfg.amp)
+        if cfg.resume:
+            self._restore(cfg.resume, model, ema, optimizer, precision.scaler)
+        precision = self._settle_precision(precision, model)
         scaler, autocast = precision.scaler, precision.autocast
-        guards = guard_strided_convs_on_one_pixel(model) if precision.cpu_bf16 else []
+        guards = guard_strided_convs_on_one_pixel(model) if precision.cpu_flag else []
         if dist.is_main():
             print(precision.text)
-        if cfg.resume:
-            self._restore(cfg.resume, model, ema, optimizer, scaler)
         accumulate = self.recipe.accumulate
         timer = Timer()
         self._emit("on_train_start")
@@ -247,6 +256,20 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------------
 
+    def _settle_precision(self, precision: Precision, model: nn.Module) -> Precision:
+        """CPU bfloat16 only where it is faster (timed, one process) or where the resumed
+        checkpoint trained in it; see :mod:`edgevision.engine.precision`."""
+        if precision.cpu_flag:
+            if self.resumed_precision is not None:
+                if self.resumed_precision != "bfloat16":
+                    precision = training_precision(self.device, amp=False)
+                    precision = replace(precision, text="precision: float32 (as the resumed run)")
+            elif dist.world_size() == 1:
+                imgsz = self.task.imgsz
+                precision = choose_by_timing(precision, unwrap(model), self.config.batch, imgsz)
+        self.precision_name = precision.name
+        return precision
+
     def _save(self, epoch, model, ema, optimizer, scaler, record, timer) -> None:
         fitness = record.get("fitness")
         improved = fitness is not None and fitness > self.best_fitness
@@ -264,6 +287,7 @@ class Trainer:
             "elapsed": self.elapsed_before + timer.seconds,
             "rng": rng_state(),
             "config": self.config.to_dict(),
+            "precision": self.precision_name,
             "metrics": {k: v for k, v in record.items() if isinstance(v, (int, float))},
         }
         weights = self.run_dir / "weights"
@@ -291,5 +315,6 @@ class Trainer:
         self.start_epoch = int(state["epoch"]) + 1
         self.best_fitness = float(state["best_fitness"])
         self.elapsed_before = float(state.get("elapsed", 0.0))
+        self.resumed_precision = state.get("precision")
         if dist.is_main():
             print(f"resumed from {path} at epoch {self.start_epoch + 1}")

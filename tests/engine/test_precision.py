@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from edgevision.engine.precision import (
+    choose_by_timing,
     cpu_bf16_flag,
     guard_strided_convs_on_one_pixel,
     training_precision,
@@ -133,3 +134,66 @@ def test_guard_runs_strided_convs_on_one_pixel_in_float32(tmp_path):
 def test_guard_leaves_larger_inputs_to_autocast(tmp_path):
     _, dtypes = _strided_conv_grads(guarded=True, size=4, tmp_path=tmp_path, trials=1)
     assert dtypes == {torch.bfloat16}
+
+
+def _fake_timer(bf16_seconds: float, fp32_seconds: float, calls: list):
+    def timer(model, images, autocast):
+        with autocast():
+            bf16 = torch.is_autocast_enabled("cpu")
+        calls.append((bf16, tuple(images.shape)))
+        return bf16_seconds if bf16 else fp32_seconds
+
+    return timer
+
+
+@pytest.mark.parametrize(
+    ("bf16_s", "fp32_s", "name"), [(0.5, 1.0, "bfloat16"), (1.2, 1.0, "float32")]
+)
+def test_choose_by_timing_keeps_bf16_only_when_faster(tmp_path, bf16_s, fp32_s, name):
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "amx_bf16"))
+    calls = []
+    model = nn.Conv2d(3, 4, 3)
+    chosen = choose_by_timing(precision, model, 8, 32, timer=_fake_timer(bf16_s, fp32_s, calls))
+    assert calls == [(False, (8, 3, 32, 32)), (True, (8, 3, 32, 32))] * 3  # warm-up + 2 rounds
+    assert chosen.name == name
+    assert _conv_dtypes(chosen)[0] == (torch.bfloat16 if name == "bfloat16" else torch.float32)
+    timed = f"a batch of 8 at 32 px took {bf16_s:.2f} s vs {fp32_s:.2f} s in float32"
+    if name == "bfloat16":
+        assert (
+            chosen.text
+            == f"precision: bfloat16 autocast (the CPU has amx_bf16; {timed}; --no-amp for float32)"
+        )
+        assert chosen.cpu_flag == "amx_bf16"
+    else:
+        assert chosen.text == f"precision: float32 (bfloat16 autocast is not faster here: {timed})"
+        assert chosen.cpu_flag is None
+
+
+def test_choose_by_timing_leaves_the_model_and_random_state_as_they_were(tmp_path):
+    """The real timing on a model with BatchNorm and dropout: its statistics, weights, mode and
+    the random stream after it are those of a run that never timed anything."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Dropout(0.5), nn.Conv2d(8, 2, 1)
+    )
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "amx_bf16"))
+    chosen = choose_by_timing(precision, model, 2, 16)
+    assert torch.equal(torch.rand(3), expected)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert not model.training and all(p.grad is None for p in model.parameters())
+    assert chosen.name in ("bfloat16", "float32")
+
+
+def test_choose_by_timing_passes_other_precisions_through(tmp_path):
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "avx2"))
+    calls = []
+    assert (
+        choose_by_timing(precision, nn.Conv2d(3, 4, 3), 8, 32, timer=_fake_timer(0.1, 1, calls))
+        is precision
+    )
+    assert calls == []
