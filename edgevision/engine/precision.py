@@ -146,9 +146,10 @@ def choose_by_timing(
     """``precision`` if its CPU bfloat16 autocast trains ``model`` faster than float32 at this
     batch and size, else float32; the text gives both times. Other precisions pass through.
 
-    The input is a random batch with the first conv's channel count. The timing runs on a deep copy in train mode (the model's BatchNorm statistics are not
-    touched) with the random number generators restored afterwards, so the run is the same
-    as without it; each precision gets one warm-up step, then the fastest of ``rounds``.
+    The input is a random batch with the first conv's channel count. The timing runs on a deep
+    copy in train mode (the model's BatchNorm statistics are not touched) with the random number
+    generators restored afterwards, so the run is the same as without it; each precision gets
+    one warm-up step, then the fastest of ``rounds``.
     ``timer`` is :func:`step_seconds` (tests pass their own).
     """
     first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
