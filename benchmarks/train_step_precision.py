@@ -2,7 +2,8 @@
 
 What the trainer's precision choice (``edgevision/engine/precision.py``) buys per model, without
 the loader, loss or optimiser around it: a zoo model in train mode, channels-last (as the
-trainer runs it), a random batch, the sum of squares of its outputs as the loss. The modes take
+trainer runs it), a random batch, the mean square of its outputs as the loss (the trainer's own
+timing step, ``precision.step_seconds``). The modes take
 turns (float32, bfloat16, float32, ...) so a load change on a shared machine hits both; the
 median of the rounds is printed.
 
@@ -15,23 +16,18 @@ import argparse
 import contextlib
 import os
 import statistics
-import time
 
 import torch
 
+from edgevision.engine.precision import step_seconds
 from edgevision.models.zoo import build_model
 
 
-def step_seconds(model: torch.nn.Module, images: torch.Tensor, bf16: bool) -> float:
-    """One forward + backward, in seconds."""
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    start = time.perf_counter()
-    with autocast:
-        out = model(images)
-    outputs = out if isinstance(out, (list, tuple)) else [out]
-    sum(o.float().square().mean() for o in outputs).backward()
-    model.zero_grad(set_to_none=True)
-    return time.perf_counter() - start
+def autocast(bf16: bool):
+    """The autocast factory ``step_seconds`` takes: CPU bfloat16, or none."""
+    if bf16:
+        return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext
 
 
 def main() -> None:
@@ -51,10 +47,10 @@ def main() -> None:
         images = images.contiguous(memory_format=torch.channels_last)
         times: dict[bool, list[float]] = {False: [], True: []}
         for bf16 in (False, True):  # warm-up: first calls pick and cache kernels
-            step_seconds(model, images, bf16)
+            step_seconds(model, images, autocast(bf16))
         for _ in range(args.rounds):
             for bf16 in (False, True):
-                times[bf16].append(step_seconds(model, images, bf16))
+                times[bf16].append(step_seconds(model, images, autocast(bf16)))
         fp32, bf16 = (statistics.median(times[mode]) for mode in (False, True))
         print(
             f"{name}: batch {args.batch} @ {args.imgsz}: float32 {fp32:.3f} s, "
