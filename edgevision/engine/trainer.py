@@ -207,6 +207,21 @@ class Trainer:
         scheduler = WarmupCosine(optimizer, total_iters, warmup, cfg.lrf, bias_lr, cfg.momentum)
         return optimizer, scheduler
 
+    def _settle_precision(self, precision: Precision, model: nn.Module) -> Precision:
+        """CPU bfloat16 only where it is faster (timed; under torchrun every process keeps the
+        hardware rule, so all train alike) or where the resumed checkpoint trained in it; see
+        :mod:`edgevision.engine.precision`."""
+        if precision.cpu_flag:
+            if self.resumed_precision is not None:
+                if self.resumed_precision != "bfloat16":
+                    precision = training_precision(self.device, amp=False)
+                    precision = replace(precision, text="precision: float32 (as the resumed run)")
+            elif dist.world_size() == 1:
+                imgsz = self.task.imgsz
+                precision = choose_by_timing(precision, unwrap(model), self.config.batch, imgsz)
+        self.precision_name = precision.name
+        return precision
+
     def _optimizer_step(self, model, optimizer, scaler) -> None:
         if self.config.clip_grad > 0:
             scaler.unscale_(optimizer)
@@ -255,20 +270,6 @@ class Trainer:
         return len(self.history) - 1 - best_epoch >= patience
 
     # -- checkpoints --------------------------------------------------------------------------
-
-    def _settle_precision(self, precision: Precision, model: nn.Module) -> Precision:
-        """CPU bfloat16 only where it is faster (timed, one process) or where the resumed
-        checkpoint trained in it; see :mod:`edgevision.engine.precision`."""
-        if precision.cpu_flag:
-            if self.resumed_precision is not None:
-                if self.resumed_precision != "bfloat16":
-                    precision = training_precision(self.device, amp=False)
-                    precision = replace(precision, text="precision: float32 (as the resumed run)")
-            elif dist.world_size() == 1:
-                imgsz = self.task.imgsz
-                precision = choose_by_timing(precision, unwrap(model), self.config.batch, imgsz)
-        self.precision_name = precision.name
-        return precision
 
     def _save(self, epoch, model, ema, optimizer, scaler, record, timer) -> None:
         fitness = record.get("fitness")

@@ -197,3 +197,22 @@ def test_choose_by_timing_passes_other_precisions_through(tmp_path):
         is precision
     )
     assert calls == []
+
+
+@pytest.mark.parametrize("saved", ["bfloat16", "float32"])
+def test_a_resumed_run_keeps_its_checkpoint_precision_without_timing(tmp_path, monkeypatch, saved):
+    from edgevision.config import TrainConfig
+    from edgevision.engine import trainer as trainer_module
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("a resumed run must not time the precisions again")
+
+    monkeypatch.setattr(trainer_module, "choose_by_timing", no_timing)
+    trainer = trainer_module.Trainer(None, TrainConfig(), tmp_path, CPU)
+    trainer.resumed_precision = saved
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "amx_bf16"))
+    settled = trainer._settle_precision(precision, nn.Conv2d(3, 4, 3))
+    assert settled.name == saved == trainer.precision_name
+    assert _conv_dtypes(settled)[0] == getattr(torch, saved)
+    if saved == "float32":
+        assert settled.text == "precision: float32 (as the resumed run)"
