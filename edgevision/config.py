@@ -35,7 +35,7 @@ class TrainConfig:
     ema: bool = True  # keep an exponential moving average of the weights for val and export
     ema_decay: float = 0.9998  # EMA decay at steady state (ramped up over the first updates)
     clip_grad: float = 10.0  # max gradient norm; 0 disables clipping
-    amp: bool = True  # mixed precision: CUDA bf16 (else fp16), CPU bf16 where the hardware has it
+    amp: bool = True  # mixed precision: CUDA bf16 (else fp16); CPU bf16 if native and timed faster
     device: str = ""  # cpu | cuda | cuda:N; "" = cuda when available else cpu
     workers: int = -1  # data-loading worker processes; -1 = auto (0 on a CPU of <= 4 cores, else 2)
     sync_bn: bool = False  # synchronise BatchNorm statistics across DDP processes (CUDA only)

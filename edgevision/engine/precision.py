@@ -9,9 +9,10 @@
   layers autocast lists (convolutions, matrix products) run in bfloat16.
 - One exception on CPU: a strided convolution whose input is one pixel high or wide runs in
   float32 (:func:`guard_strided_convs_on_one_pixel`). PyTorch 2.13's bfloat16 CPU kernel for that
-  shape reads memory it never wrote: on a (4, 64, 1, 1) input, a 3x3 stride-2 conv's weight
-  gradient came out non-finite in 5-8 of 8 tries (never for other shapes tried: 1-8 px inputs,
-  kernels 1/3/5, strides 1/2, dense and depthwise). SSD's last extra layers meet it at small input
+  shape reads memory it never wrote: on a (4, 64, 1, 1) input the weight gradient of a 3x3
+  stride-2 conv came out non-finite in 5-8 of 8 tries, of a 5x5 stride-2 one in 2-7 (every
+  stride-1 conv and every input of 2, 3, 4, 5 or 8 px was clean: kernels 1/3/5, dense and
+  depthwise, both memory layouts). SSD's last extra layers meet it at small input
   sizes; the guard keeps those few tiny convs exact instead of training a model into NaN.
 - Where bfloat16 is possible on a CPU the trainer still times it before using it
   (:func:`choose_by_timing`): one forward + backward of a random batch of the run's size, on a
@@ -154,8 +155,8 @@ def choose_by_timing(
     ``timer`` is :func:`step_seconds` (tests pass their own).
     """
     first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
-    if not precision.cpu_flag or first_conv is None:  # no conv: nothing autocast would speed up
-        return precision
+    if not precision.cpu_flag or first_conv is None:  # no conv: no input shape to time with,
+        return precision  # so the hardware rule stands
     probe = copy.deepcopy(model).train()
     float32 = Precision(contextlib.nullcontext, precision.scaler, "")
     times: dict[str, list[float]] = {"bf16": [], "fp32": []}
