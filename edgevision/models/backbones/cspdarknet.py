@@ -7,6 +7,7 @@ Depth and width multiples scale one architecture from nano to large, as in YOLOv
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -28,37 +29,37 @@ def scale_width(channels: int, width_multiple: float, divisor: int = 8) -> int:
     return math.ceil(channels * width_multiple / divisor) * divisor
 
 
-class CSPDarknet(nn.Module):
-    """YOLOv5 v6 backbone returning the stride 8, 16 and 32 feature maps.
+# (in_channels, out_channels, depth) -> the modules of one stage: a stride-2 conv, then its blocks.
+StageFactory = Callable[[int, int, int], list[nn.Module]]
+
+
+class DarknetStages(nn.Module):
+    """The shape CSP-Darknet and EfficientRep share: a stem, four stages each opened by a stride-2
+    conv, SPPF closing the last; returns the stride 8, 16 and 32 maps. Module names (``stem``,
+    ``stage1`` .. ``stage4``) are the checkpoints' keys.
 
     Args:
-        depth_multiple: scales the C3 block counts (3, 6, 9, 3).
-        width_multiple: scales the channels (64, 128, 256, 512, 1024).
-        act: activation factory; SiLU as in YOLOv5.
-
-    Attributes:
-        out_channels: channels of the three returned maps.
-        strides: (8, 16, 32).
+        stem: the stride-2 stem, ``stem_channels`` out.
+        channels, depths: the four stages' output channels and block counts (already scaled).
+        stage: builds one stage's modules.
+        act: the activation of the closing SPPF.
     """
 
     def __init__(
-        self, depth_multiple: float = 0.33, width_multiple: float = 0.25, act: ActFactory = nn.SiLU
+        self,
+        stem: nn.Module,
+        stem_channels: int,
+        channels: list[int],
+        depths: list[int],
+        stage: StageFactory,
+        act: ActFactory,
     ):
         super().__init__()
-        stem, *channels = [scale_width(c, width_multiple) for c in BASE_CHANNELS]
-        depths = [scale_depth(d, depth_multiple) for d in BASE_DEPTHS]
-        # The 6x6 stride-2 stem replaced YOLOv5's Focus slice in v6: same receptive field, and a
-        # plain conv exports and runs faster than space-to-depth slicing.
-        self.stem = ConvBNAct(3, stem, 6, 2, act=act, padding=2)
-        in_channels = stem
+        self.stem = stem
+        in_channels = stem_channels
         stages = []
         for out_channels, depth in zip(channels, depths, strict=True):
-            stages.append(
-                nn.Sequential(
-                    ConvBNAct(in_channels, out_channels, 3, 2, act=act),
-                    C3(out_channels, out_channels, depth, shortcut=True, act=act),
-                )
-            )
+            stages.append(nn.Sequential(*stage(in_channels, out_channels, depth)))
             in_channels = out_channels
         stages[-1].append(SPPF(in_channels, in_channels, 5, act=act))
         self.stage1, self.stage2, self.stage3, self.stage4 = stages
@@ -74,3 +75,39 @@ class CSPDarknet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.forward_features(x)
+
+
+class CSPDarknet(DarknetStages):
+    """YOLOv5 v6 backbone returning the stride 8, 16 and 32 feature maps.
+
+    Args:
+        depth_multiple: scales the C3 block counts (3, 6, 9, 3).
+        width_multiple: scales the channels (64, 128, 256, 512, 1024).
+        act: activation factory; SiLU as in YOLOv5.
+
+    Attributes:
+        out_channels: channels of the three returned maps.
+        strides: (8, 16, 32).
+    """
+
+    def __init__(
+        self, depth_multiple: float = 0.33, width_multiple: float = 0.25, act: ActFactory = nn.SiLU
+    ):
+        stem, *channels = [scale_width(c, width_multiple) for c in BASE_CHANNELS]
+
+        def stage(in_channels: int, out_channels: int, depth: int) -> list[nn.Module]:
+            return [
+                ConvBNAct(in_channels, out_channels, 3, 2, act=act),
+                C3(out_channels, out_channels, depth, shortcut=True, act=act),
+            ]
+
+        # The 6x6 stride-2 stem replaced YOLOv5's Focus slice in v6: same receptive field, and a
+        # plain conv exports and runs faster than space-to-depth slicing.
+        super().__init__(
+            ConvBNAct(3, stem, 6, 2, act=act, padding=2),
+            stem,
+            channels,
+            [scale_depth(d, depth_multiple) for d in BASE_DEPTHS],
+            stage,
+            act,
+        )

@@ -9,11 +9,10 @@ Depth and width multiples scale it like CSP-Darknet (``rep-n`` = (0.33, 0.25), `
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from edgevision.models.backbones.cspdarknet import scale_depth, scale_width
-from edgevision.models.blocks import SPPF, ActFactory
+from edgevision.models.backbones.cspdarknet import DarknetStages, scale_depth, scale_width
+from edgevision.models.blocks import ActFactory
 from edgevision.models.blocks_rep import RepBlock, RepConv
 
 # Full-size (multiple 1.0) channels of the stem and the four stages: YOLOv6's.
@@ -24,7 +23,7 @@ BASE_CHANNELS = (64, 128, 256, 512, 1024)
 BASE_DEPTHS = (3, 6, 9, 3)
 
 
-class EfficientRep(nn.Module):
+class EfficientRep(DarknetStages):
     """YOLOv6-style RepVGG backbone returning the stride 8, 16 and 32 feature maps.
 
     Args:
@@ -41,31 +40,19 @@ class EfficientRep(nn.Module):
     def __init__(
         self, depth_multiple: float = 0.33, width_multiple: float = 0.25, act: ActFactory = nn.ReLU
     ):
-        super().__init__()
         stem, *channels = [scale_width(c, width_multiple) for c in BASE_CHANNELS]
-        depths = [scale_depth(d, depth_multiple) for d in BASE_DEPTHS]
-        self.stem = RepConv(3, stem, 2, act)
-        in_channels = stem
-        stages = []
-        for out_channels, depth in zip(channels, depths, strict=True):
-            stages.append(
-                nn.Sequential(
-                    RepConv(in_channels, out_channels, 2, act),
-                    RepBlock(out_channels, out_channels, depth, act),
-                )
-            )
-            in_channels = out_channels
-        stages[-1].append(SPPF(in_channels, in_channels, 5, act=act))
-        self.stage1, self.stage2, self.stage3, self.stage4 = stages
-        self.out_channels = channels[1:]
-        self.strides = [8, 16, 32]
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """(B, 3, H, W) -> [(B, c3, H/8, W/8), (B, c4, H/16, W/16), (B, c5, H/32, W/32)]."""
-        x = self.stage1(self.stem(x))
-        c3 = self.stage2(x)
-        c4 = self.stage3(c3)
-        return [c3, c4, self.stage4(c4)]
+        def stage(in_channels: int, out_channels: int, depth: int) -> list[nn.Module]:
+            return [
+                RepConv(in_channels, out_channels, 2, act),
+                RepBlock(out_channels, out_channels, depth, act),
+            ]
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.forward_features(x)
+        super().__init__(
+            RepConv(3, stem, 2, act),
+            stem,
+            channels,
+            [scale_depth(d, depth_multiple) for d in BASE_DEPTHS],
+            stage,
+            act,
+        )
