@@ -147,14 +147,20 @@ def _fake_timer(bf16_seconds: float, fp32_seconds: float, calls: list):
 
 
 @pytest.mark.parametrize(
-    ("bf16_s", "fp32_s", "name"), [(0.5, 1.0, "bfloat16"), (1.2, 1.0, "float32")]
+    ("bf16_s", "fp32_s", "name"),
+    [
+        (0.5, 1.0, "bfloat16"),
+        (0.5, 0.6, "bfloat16"),  # exactly the 1.2x margin
+        (0.85, 1.0, "float32"),  # faster, but by less than the margin
+        (1.2, 1.0, "float32"),
+    ],
 )
-def test_choose_by_timing_keeps_bf16_only_when_faster(tmp_path, bf16_s, fp32_s, name):
+def test_choose_by_timing_keeps_bf16_only_when_faster_by_the_margin(tmp_path, bf16_s, fp32_s, name):
     precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "amx_bf16"))
     calls = []
     model = nn.Conv2d(3, 4, 3)
     chosen = choose_by_timing(precision, model, 8, 32, timer=_fake_timer(bf16_s, fp32_s, calls))
-    assert calls == [(False, (8, 3, 32, 32)), (True, (8, 3, 32, 32))] * 3  # warm-up + 2 rounds
+    assert calls == [(False, (8, 3, 32, 32)), (True, (8, 3, 32, 32))] * 4  # warm-up + 3 rounds
     assert chosen.name == name
     assert _conv_dtypes(chosen)[0] == (torch.bfloat16 if name == "bfloat16" else torch.float32)
     timed = f"a batch of 8 at 32 px took {bf16_s:.2f} s vs {fp32_s:.2f} s in float32"
@@ -165,7 +171,10 @@ def test_choose_by_timing_keeps_bf16_only_when_faster(tmp_path, bf16_s, fp32_s, 
         )
         assert chosen.cpu_flag == "amx_bf16"
     else:
-        assert chosen.text == f"precision: float32 (bfloat16 autocast is not faster here: {timed})"
+        assert (
+            chosen.text
+            == f"precision: float32 (bfloat16 autocast is not 1.2x faster here: {timed})"
+        )
         assert chosen.cpu_flag is None
 
 
