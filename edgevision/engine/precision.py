@@ -41,8 +41,8 @@ from torch import nn
 # bfloat16 must time at least this much faster than float32 to be used. The timing covers the
 # model's forward + backward only, and a whole epoch gains less (loss, optimiser, EMA, loader and
 # validation do not speed up): on the photo set nano-s timed 1.17x / 1.14x faster at batch 8 / 16
-# and its epochs took as long or longer (0.87 vs 0.83 min, 0.75 vs 0.76); at batch 32, timed
-# 1.25-1.36x, they took 0.68-0.70 vs 0.74 min. Below this margin a run would give up float32's
+# and its epochs took as long or longer (0.86 vs 0.82 min on average, 0.75 vs 0.76); at batch 32,
+# timed 1.25-1.36x, they took 0.66-0.69 vs 0.71-0.74 min. Below this margin a run would give up float32's
 # precision for no time.
 MIN_SPEEDUP = 1.2
 
