@@ -42,8 +42,8 @@ from torch import nn
 # model's forward + backward only, and a whole epoch gains less (loss, optimiser, EMA, loader and
 # validation do not speed up): on the photo set nano-s timed 1.17x / 1.14x faster at batch 8 / 16
 # and its epochs took as long or longer (0.86 vs 0.82 min on average, 0.75 vs 0.76); at batch 32,
-# timed 1.25-1.36x, they took 0.66-0.69 vs 0.71-0.74 min. Below this margin a run would give up float32's
-# precision for no time.
+# timed 1.25-1.36x, they took 0.66-0.69 vs 0.71-0.74 min. Below this margin a run would give up
+# float32's precision for no time.
 MIN_SPEEDUP = 1.2
 
 # Flags in /proc/cpuinfo that mean bfloat16 arithmetic in hardware.
