@@ -208,6 +208,14 @@ def test_choose_by_timing_passes_other_precisions_through(tmp_path):
     assert calls == []
 
 
+def test_choose_by_timing_without_a_conv_keeps_the_hardware_rule_untimed(tmp_path):
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "amx_bf16"))
+    calls = []
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    assert choose_by_timing(precision, model, 8, 32, timer=_fake_timer(2, 1, calls)) is precision
+    assert calls == []
+
+
 @pytest.mark.parametrize("saved", ["bfloat16", "float32"])
 def test_a_resumed_run_keeps_its_checkpoint_precision_without_timing(tmp_path, monkeypatch, saved):
     from edgevision.config import TrainConfig
