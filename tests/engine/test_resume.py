@@ -90,15 +90,18 @@ def test_three_sigkills_then_resume_match_uninterrupted_run(tiny, tmp_path):
         tmp_path / "straight"
     )  # kill points scale with this machine's speed
     launch = first
-    for _ in range(3):
+    logs = [tmp_path / f"launch{i}.log" for i in range(3)]
+    for log in logs:
         rows = _rows(killed)
-        process = subprocess.Popen(launch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(log, "w") as stderr:  # kept for the message below when a launch ends early
+            process = subprocess.Popen(launch, stdout=subprocess.DEVNULL, stderr=stderr)
         # Somewhere inside the following epoch, or during its checkpoint write.
         kills += _kill_after_next_epoch(
             process, killed, rows, rng.uniform(0.05, 0.8) * epoch_seconds, deadline
         )
         launch = command + ["--resume", str(killed)]
-    assert kills == 3, "a run finished before it could be killed; the tiny run is too short"
+    tails = "\n".join(f"{log.name}: {log.read_text()[-600:]}" for log in logs)
+    assert kills == 3, f"a run ended before it could be killed (rows {_rows(killed)}):\n{tails}"
     assert _weights(killed)[2] < EPOCHS - 1  # the last kill came before the final epoch
     subprocess.run(launch, check=True, capture_output=True)
     model_a, ema_a, epoch_a = _weights(tmp_path / "straight")
