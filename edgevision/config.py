@@ -41,7 +41,7 @@ class TrainConfig:
     sync_bn: bool = False  # synchronise BatchNorm statistics across DDP processes (CUDA only)
     seed: int = 0  # seed for every random choice (data order, augmentation, init)
     deterministic: bool = (
-        False  # force torch deterministic algorithms (slower on CPU; CPU runs repeat without it)
+        False  # torch deterministic algorithms; CPU bf16 by hardware, untimed (README: Precision)
     )
     project: str = "runs/train"  # parent folder of run folders
     name: str = "exp"  # run folder name under project

@@ -22,7 +22,9 @@
   do (cls-shufflenetv2-x0.5 at 128, batch 64: 0.97x; its 5-minute run took 57 epochs in
   bfloat16 against 73 in float32), so a rule by hardware alone would slow some runs down. A
   resumed run keeps the precision its checkpoint was trained in. Under torchrun (several
-  processes) nothing is timed and the hardware rule decides, so every process trains alike.
+  processes) nothing is timed and the hardware rule decides, so every process trains alike; so
+  too under ``--deterministic``, since a timing near the margin can fall either way and two
+  launches of one command would then train in different precisions.
 - ``--no-amp``: float32 everywhere.
 """
 

@@ -210,12 +210,20 @@ class Trainer:
     def _settle_precision(self, precision: Precision, model: nn.Module) -> Precision:
         """CPU bfloat16 only where it is faster (timed; under torchrun every process keeps the
         hardware rule, so all train alike) or where the resumed checkpoint trained in it; see
-        :mod:`edgevision.engine.precision`."""
+        :mod:`edgevision.engine.precision`. ``--deterministic`` keeps the hardware rule untimed:
+        a timing near the margin can fall either way, and two runs of one command would then
+        train in different precisions."""
         if precision.cpu_flag:
             if self.resumed_precision is not None:
                 if self.resumed_precision != "bfloat16":
                     precision = training_precision(self.device, amp=False)
                     precision = replace(precision, text="precision: float32 (as the resumed run)")
+            elif self.config.deterministic:
+                precision = replace(
+                    precision,
+                    text=f"precision: bfloat16 autocast (the CPU has {precision.cpu_flag}; "
+                    "not timed under --deterministic; --no-amp for float32)",
+                )
             elif dist.world_size() == 1:
                 imgsz = self.task.imgsz
                 precision = choose_by_timing(precision, unwrap(model), self.config.batch, imgsz)

@@ -233,3 +233,25 @@ def test_a_resumed_run_keeps_its_checkpoint_precision_without_timing(tmp_path, m
     assert _conv_dtypes(settled)[0] == getattr(torch, saved)
     if saved == "float32":
         assert settled.text == "precision: float32 (as the resumed run)"
+
+
+def test_deterministic_keeps_the_hardware_rule_untimed(tmp_path, monkeypatch):
+    """Two launches of one --deterministic command must train alike: no timing decides."""
+    from edgevision.config import TrainConfig
+    from edgevision.engine import trainer as trainer_module
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("--deterministic must not time the precisions")
+
+    monkeypatch.setattr(trainer_module, "choose_by_timing", no_timing)
+    trainer = trainer_module.Trainer(None, TrainConfig(deterministic=True), tmp_path, CPU)
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "avx512_bf16"))
+    settled = trainer._settle_precision(precision, nn.Conv2d(3, 4, 3))
+    assert settled.name == "bfloat16" == trainer.precision_name
+    assert _conv_dtypes(settled)[0] == torch.bfloat16
+    assert settled.text == (
+        "precision: bfloat16 autocast (the CPU has avx512_bf16; not timed under --deterministic; "
+        "--no-amp for float32)"
+    )
+    elsewhere = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "avx2"))
+    assert trainer._settle_precision(elsewhere, nn.Conv2d(3, 4, 3)).name == "float32"

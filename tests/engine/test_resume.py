@@ -33,6 +33,7 @@ ARGS = [
     "--no-plots",
     "--seed",
     "7",
+    "--deterministic",  # the precision by hardware, untimed: both runs must train in the same one
 ]
 
 
@@ -104,6 +105,9 @@ def test_three_sigkills_then_resume_match_uninterrupted_run(tiny, tmp_path):
     assert kills == 3, f"a run ended before it could be killed (rows {_rows(killed)}):\n{tails}"
     assert _weights(killed)[2] < EPOCHS - 1  # the last kill came before the final epoch
     subprocess.run(launch, check=True, capture_output=True)
+    runs = (tmp_path / "straight", killed)
+    precisions = [load_checkpoint(run / "weights" / "last.pt")["precision"] for run in runs]
+    assert precisions[0] == precisions[1]
     model_a, ema_a, epoch_a = _weights(tmp_path / "straight")
     model_b, ema_b, epoch_b = _weights(killed)
     assert epoch_a == epoch_b == EPOCHS - 1
