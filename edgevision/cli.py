@@ -8,24 +8,29 @@ import sys
 from dataclasses import fields
 
 from edgevision import api
-from edgevision.config import TrainConfig
+from edgevision.config import TrainConfig, field_comments
 from edgevision.core.errors import ConfigError, EdgevisionError
 from edgevision.core.version import __version__
 from edgevision.demo import run_demo
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
-    """One flag per dataclass field, same name and default (``--no-ema`` style for booleans)."""
+    """One flag per dataclass field, same name and default (``--no-ema`` style for booleans),
+    its help the field's comment in :mod:`edgevision.config`."""
     defaults = config_cls()
+    comments = field_comments(config_cls)
     for f in fields(config_cls):
         value = getattr(defaults, f.name)
         flag = f"--{f.name.replace('_', '-')}"
         if isinstance(value, bool):
-            parser.add_argument(
+            action = parser.add_argument(
                 flag, dest=f.name, action=argparse.BooleanOptionalAction, default=value
             )
         else:
-            parser.add_argument(flag, dest=f.name, type=type(value), default=value)
+            action = parser.add_argument(flag, dest=f.name, type=type(value), default=value)
+        if f.name in comments:  # set after construction: Python 3.10's BooleanOptionalAction
+            shown = repr(value) if isinstance(value, str) else value  # adds its own default
+            action.help = f"{comments[f.name]} (default: {shown})".replace("%", "%%")
 
 
 def _cmd_train(args) -> int:

@@ -7,6 +7,9 @@ file is never executed or imported.
 from __future__ import annotations
 
 import difflib
+import inspect
+import io
+import tokenize
 from dataclasses import asdict, dataclass, fields
 
 from edgevision.core.errors import ConfigError
@@ -97,3 +100,34 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def field_comments(config_cls: type) -> dict[str, str]:
+    """Each field's one-line comment in ``config_cls``'s source, by field name: the text the
+    CLI shows in ``--help``, so the flags and their documentation cannot drift apart.
+
+    A field's comment is the first ``#`` comment inside its statement (also when the value is
+    wrapped in parentheses over several lines); comments on lines of their own are skipped.
+    Without the source (a frozen build) the result is empty and the flags go without help.
+    """
+    try:
+        source = inspect.getsource(config_cls)
+    except (OSError, TypeError):
+        return {}
+    names = {f.name for f in fields(config_cls)}
+    comments: dict[str, str] = {}
+    current, previous = None, None  # the field whose statement is being read; the last token
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.NEWLINE:
+            current = None
+        elif token.type == tokenize.OP and token.string == ":" and previous is not None:
+            at_start = (
+                previous.type == tokenize.NAME and previous.line[: previous.start[1]].strip() == ""
+            )
+            if at_start and previous.string in names:
+                current = previous.string
+        elif token.type == tokenize.COMMENT and current and current not in comments:
+            comments[current] = token.string.lstrip("#").strip()
+        if token.type not in (tokenize.NL, tokenize.COMMENT):
+            previous = token
+    return comments

@@ -81,3 +81,43 @@ def test_console_script_and_module_entry_points():
         [sys.executable, "-m", "edgevision", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "0.1.0" in result.stdout
+
+
+def test_train_help_gives_every_flag_its_config_comment_and_default(capsys):
+    from dataclasses import fields
+
+    from edgevision.config import TrainConfig, field_comments
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    comments = field_comments(TrainConfig)
+    assert set(comments) == {f.name for f in fields(TrainConfig)}  # every field has its comment
+    # A one-line value, a value wrapped over lines, a boolean, and a comment with "%" in it.
+    assert "--close-mosaic CLOSE_MOSAIC turn mosaic off for the last N epochs (default: 10)" in text
+    assert (
+        "--cache CACHE auto | ram | none: decoded, resized training images in RAM "
+        "(auto: when they fit) (default: 'auto')" in text
+    )
+    assert "--ema, --no-ema keep an exponential moving average" in text
+    assert "val and export (default: True)" in text
+
+
+def test_field_comments_skip_comment_lines_and_read_wrapped_values():
+    from dataclasses import dataclass
+
+    from edgevision.config import field_comments
+
+    @dataclass
+    class Example:
+        # a comment line of its own belongs to no field
+        plain: int = 1  # the first
+        wrapped: str = "x"  # the second, inside parentheses
+        silent: float = 0.5
+        share: float = 0.1  # 10% of it: kept as written
+
+    assert field_comments(Example) == {
+        "plain": "the first",
+        "wrapped": "the second, inside parentheses",
+        "share": "10% of it: kept as written",
+    }
