@@ -365,12 +365,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_train)
 
     p = commands.add_parser("val", help="evaluate weights on a split: COCO + VOC metrics")
-    p.add_argument("--weights", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", default="val", choices=["train", "val", "test"])
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
+    p.add_argument("--data", required=True, help=DATA_HELP)
+    p.add_argument(
+        "--split", default="val", choices=["train", "val", "test"], help="(default: val)"
+    )
     _add_inference_flags(p, conf=0.001, iou=0.6, project="runs/val")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--workers", type=int, default=2)
+    _add_loader_flags(p)
     p.add_argument(
         "--kpt-sigmas",
         dest="kpt_sigmas",
@@ -383,9 +384,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "analyze", help="where the AP is lost, which labels look wrong, and report.html"
     )
-    p.add_argument("--weights", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", default="val", choices=["train", "val", "test"])
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
+    p.add_argument("--data", required=True, help=DATA_HELP)
+    p.add_argument(
+        "--split", default="val", choices=["train", "val", "test"], help="(default: val)"
+    )
     p.add_argument(
         "--folds", type=int, default=0, help="K >= 2: judge labels with out-of-fold models"
     )
@@ -400,22 +403,28 @@ def _build_parser() -> argparse.ArgumentParser:
         help="detections this confident can suggest a label change",
     )
     _add_inference_flags(p, conf=0.001, iou=0.6, project="runs/analyze")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--workers", type=int, default=2)
+    _add_loader_flags(p)
     p.set_defaults(handler=_cmd_analyze)
 
     p = commands.add_parser("report", help="(re)write a run folder's self-contained report.html")
-    p.add_argument("run_dir")
-    p.add_argument("--title", default="")
+    p.add_argument("run_dir", help="a train / val / analyze run folder")
+    p.add_argument("--title", default="", help="the page's title (default: the run folder's name)")
     p.set_defaults(handler=_cmd_report)
 
     p = commands.add_parser(
         "predict", help="run .pt or .onnx weights on images, folders, globs, videos"
     )
-    p.add_argument("--weights", required=True)
-    p.add_argument("--source", required=True)
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
+    p.add_argument(
+        "--source", required=True, help="an image, a folder, a glob (quoted) or a video file"
+    )
     _add_inference_flags(p, conf=0.25, iou=0.45, project="runs/predict")
-    p.add_argument("--save", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--save",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write annotated copies into the run folder (default: True)",
+    )
     p.add_argument("--topk", type=int, default=5, help="classification: classes per image")
     p.add_argument(
         "--strict", action="store_true", help="stop at the first unreadable file (default: skip it)"
@@ -425,8 +434,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "export", help="export to ONNX (parity-checked; --nms in graph; --int8)"
     )
-    p.add_argument("--weights", required=True)
-    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--weights", required=True, help="a .pt checkpoint (last.pt / best.pt)")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="(default: onnx)")
     p.add_argument("--imgsz", type=int, default=0, help="0 = the size the model was trained at")
     p.add_argument("--nms", action="store_true", help="decode + NonMaxSuppression inside the graph")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch and image size")
@@ -434,7 +443,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "--int8", action="store_true", help="also write a static INT8 (QDQ) model; needs --data"
     )
     p.add_argument("--data", default="", help="calibration images for --int8 (and parity samples)")
-    p.add_argument("--calibration-images", dest="calibration_images", type=int, default=100)
+    p.add_argument(
+        "--calibration-images",
+        dest="calibration_images",
+        type=int,
+        default=100,
+        help="images from --data that calibrate --int8 (default: 100)",
+    )
     p.add_argument(
         "--int8-threads",
         dest="int8_threads",
@@ -448,23 +463,52 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the INT8 model even when it is slower than FP32 on this CPU",
     )
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--max-det", dest="max_det", type=int, default=100)
-    p.add_argument("--conf", type=float, default=0.25)
-    p.add_argument("--iou", type=float, default=0.45)
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument(
+        "--max-det",
+        dest="max_det",
+        type=int,
+        default=100,
+        help="with --nms: detections kept per image (default: 100)",
+    )
+    p.add_argument(
+        "--conf", type=float, default=0.25, help="with --nms: score threshold (default: 0.25)"
+    )
+    p.add_argument(
+        "--iou", type=float, default=0.45, help="with --nms: NMS IoU threshold (default: 0.45)"
+    )
     p.add_argument("--out", default="", help="output .onnx path (default: beside the weights)")
-    p.add_argument("--simplify", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--simplify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="shrink the graph with onnxslim when installed, parity-checked (default: True)",
+    )
     p.set_defaults(handler=_cmd_export)
 
     p = commands.add_parser("bench", help="params, FLOPs, latency and fraction of this CPU's peak")
-    p.add_argument("--model", default="")
-    p.add_argument("--weights", default="")
-    p.add_argument("--imgsz", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--runs", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--pytorch", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--model", default="", help="a zoo name, with random weights (or --weights)")
+    p.add_argument("--weights", default="", help="a .pt checkpoint or an exported .onnx")
+    p.add_argument("--imgsz", type=int, default=0, help="0 = the model's or checkpoint's size")
+    p.add_argument(
+        "--threads", type=int, default=2, help="intra-op threads of every engine (default: 2)"
+    )
+    p.add_argument(
+        "--runs", type=int, default=100, help="timed inferences per engine (default: 100)"
+    )
+    p.add_argument("--warmup", type=int, default=10, help="untimed inferences first (default: 10)")
+    p.add_argument(
+        "--int8",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time an INT8 model (default: True)",
+    )
+    p.add_argument(
+        "--pytorch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time PyTorch eager (default: True)",
+    )
     p.add_argument("--data", default="", help="calibration images for the INT8 timing")
     p.set_defaults(handler=_cmd_bench)
 
@@ -475,8 +519,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "demo", help="synthesise data, train a small model, validate, export, predict, report"
     )
-    p.add_argument("--project", default="runs")
-    p.add_argument("--name", default="demo")
+    p.add_argument("--project", default="runs", help="parent folder of the run (default: runs)")
+    p.add_argument("--name", default="demo", help="run folder name (default: demo)")
     p.add_argument(
         "--minutes", type=float, default=7.5, help="training budget (the whole demo stays under 10)"
     )
@@ -490,18 +534,48 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WEIGHTS_HELP = "a .pt checkpoint or an exported .onnx"
+DATA_HELP = "dataset: VOC root, COCO json, Ultralytics data YAML or edgevision data YAML"
+
+
 def _add_inference_flags(p: argparse.ArgumentParser, conf: float, iou: float, project: str) -> None:
     p.add_argument("--imgsz", type=int, default=0, help="0 = the size the model was trained at")
-    p.add_argument("--conf", type=float, default=conf)
-    p.add_argument("--iou", type=float, default=iou)
-    p.add_argument("--max-det", dest="max_det", type=int, default=300)
-    p.add_argument("--device", default="")
     p.add_argument(
-        "--save-json", dest="save_json", action=argparse.BooleanOptionalAction, default=True
+        "--conf", type=float, default=conf, help=f"detection score threshold (default: {conf})"
     )
-    p.add_argument("--project", default=project)
-    p.add_argument("--name", default="exp")
-    p.add_argument("--exist-ok", dest="exist_ok", action="store_true")
+    p.add_argument("--iou", type=float, default=iou, help=f"NMS IoU threshold (default: {iou})")
+    p.add_argument(
+        "--max-det",
+        dest="max_det",
+        type=int,
+        default=300,
+        help="detections kept per image (default: 300)",
+    )
+    p.add_argument("--device", default="", help='cpu | cuda | cuda:N; "" = cuda when available')
+    p.add_argument(
+        "--save-json",
+        dest="save_json",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write predictions.json into the run folder (boxes as COCO results) (default: True)",
+    )
+    p.add_argument(
+        "--project", default=project, help=f"parent folder of run folders (default: {project})"
+    )
+    p.add_argument("--name", default="exp", help="run folder name under project (default: exp)")
+    p.add_argument(
+        "--exist-ok",
+        dest="exist_ok",
+        action="store_true",
+        help="reuse project/name instead of creating name2, name3, ...",
+    )
+
+
+def _add_loader_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch", type=int, default=16, help="images per batch (default: 16)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="data-loading worker processes (default: 2)"
+    )
 
 
 TORCH_MODULES = ("torch", "torchvision")  # what the training side needs and a device lacks

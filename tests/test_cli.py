@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from edgevision.cli import main
+from edgevision.cli import _build_parser, main
 from edgevision.data.synth.detect import synthesize_detection
 
 
@@ -121,3 +121,12 @@ def test_field_comments_skip_comment_lines_and_read_wrapped_values():
         "wrapped": "the second, inside parentheses",
         "share": "10% of it: kept as written",
     }
+
+
+@pytest.mark.parametrize("command", ["val", "analyze", "predict", "export", "bench", "demo"])
+def test_every_option_of_a_command_has_help(command):
+    """``edgevision COMMAND --help`` explains each option, not only names it."""
+    parser = _build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
+    bare = [a.option_strings[0] for a in sub._actions if a.option_strings and not a.help]  # noqa: SLF001
+    assert bare == []
