@@ -13,6 +13,11 @@ from edgevision.core.errors import ConfigError, EdgevisionError
 from edgevision.core.version import __version__
 from edgevision.demo import run_demo
 
+# Help texts of options that several commands share.
+WEIGHTS_HELP = "a .pt checkpoint or an exported .onnx"
+SEED_HELP = "seed of every random choice (default: 0)"
+DATA_HELP = "dataset: VOC root, COCO json, Ultralytics data YAML or edgevision data YAML"
+
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
     """One flag per dataclass field, same name and default (``--no-ema`` style for booleans),
@@ -261,7 +266,7 @@ def _add_data_commands(commands) -> None:
     sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
 
     p = sub.add_parser("check", help="the data doctor: every defect with file and fix")
-    p.add_argument("data")
+    p.add_argument("data", help=DATA_HELP)
     p.add_argument("--deep", action="store_true", help="decode every image (default reads headers)")
     p.add_argument("--fix", action="store_true", help="repair what can be repaired")
     p.add_argument("--out", default="", help="with --fix: write a fixed copy here")
@@ -271,7 +276,9 @@ def _add_data_commands(commands) -> None:
         action="store_true",
         help="with --fix: edit, keeping .bak files",
     )
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--workers", type=int, default=2, help="processes reading the files (default: 2)"
+    )
     p.add_argument("--json", default="", help="also write the report as JSON to this file")
     p.add_argument(
         "--apply-review",
@@ -284,45 +291,58 @@ def _add_data_commands(commands) -> None:
     p.set_defaults(handler=_cmd_data_check)
 
     p = sub.add_parser("stats", help="class counts, box sizes, COCO small/medium/large, plots")
-    p.add_argument("data")
-    p.add_argument("--split", default="all")
+    p.add_argument("data", help=DATA_HELP)
+    p.add_argument("--split", default="all", help="all | train | val | test (default: all)")
     _add_output_flags(p, "stats")
     p.set_defaults(handler=_cmd_data_stats)
 
     p = sub.add_parser("split", help="write stratified train/val/test lists")
-    p.add_argument("data")
-    p.add_argument("--val", type=float, default=0.1)
-    p.add_argument("--test", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("data", help=DATA_HELP)
+    p.add_argument("--val", type=float, default=0.1, help="share of images for val (default: 0.1)")
+    p.add_argument(
+        "--test", type=float, default=0.1, help="share of images for test (default: 0.1)"
+    )
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     p.add_argument("--force", action="store_true", help="overwrite existing split files")
     p.set_defaults(handler=_cmd_data_split)
 
     p = sub.add_parser("convert", help="convert between VOC, COCO and YOLO")
-    p.add_argument("data")
-    p.add_argument("--to", required=True, choices=["voc", "coco", "yolo"])
-    p.add_argument("--out", required=True)
+    p.add_argument("data", help=DATA_HELP)
+    p.add_argument("--to", required=True, choices=["voc", "coco", "yolo"], help="target format")
+    p.add_argument("--out", required=True, help="a new folder for the converted copy")
     p.set_defaults(handler=_cmd_data_convert)
 
     p = sub.add_parser(
         "anchors", help="k-means (1 - IoU) anchors with mean IoU and best possible recall"
     )
-    p.add_argument("data")
-    p.add_argument("-k", type=int, default=9)
-    p.add_argument("--imgsz", type=int, default=416)
-    p.add_argument("--restarts", type=int, default=10)
+    p.add_argument("data", help=DATA_HELP)
+    p.add_argument("-k", type=int, default=9, help="number of anchors (default: 9)")
+    p.add_argument(
+        "--imgsz",
+        type=int,
+        default=416,
+        help="box sizes as letterboxed to this input size (default: 416)",
+    )
+    p.add_argument(
+        "--restarts", type=int, default=10, help="k-means runs from new seeds (default: 10)"
+    )
     p.add_argument(
         "--generations", type=int, default=300, help="genetic refinement steps (0 = off)"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     _add_output_flags(p, "anchors")
     p.set_defaults(handler=_cmd_data_anchors)
 
     p = sub.add_parser("synth", help="generate the embedded demo dataset")
-    p.add_argument("out")
-    p.add_argument("--task", default="detect", choices=api.synth_tasks())
-    p.add_argument("--n-train", dest="n_train", type=int, default=600)
-    p.add_argument("--n-val", dest="n_val", type=int, default=150)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("out", help="a new folder for the dataset")
+    p.add_argument("--task", default="detect", choices=api.synth_tasks(), help="(default: detect)")
+    p.add_argument(
+        "--n-train", dest="n_train", type=int, default=600, help="training images (default: 600)"
+    )
+    p.add_argument(
+        "--n-val", dest="n_val", type=int, default=150, help="validation images (default: 150)"
+    )
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     p.add_argument(
         "--force", action="store_true", help="replace an earlier synthetic dataset there"
     )
@@ -338,17 +358,24 @@ def _add_data_commands(commands) -> None:
     p = sub.add_parser(
         "sigmas", help="the OKS sigmas pose evaluation uses, and an estimate from repeated labels"
     )
-    p.add_argument("data")
-    p.add_argument("--split", default="all")
+    p.add_argument("data", help=DATA_HELP)
+    p.add_argument("--split", default="all", help="all | train | val | test (default: all)")
     p.add_argument("--sigmas", type=float, nargs="+", help="yours, to check against the data")
     p.set_defaults(handler=_cmd_data_sigmas)
     data.set_defaults(handler=lambda args: (data.print_help(), 2)[1])
 
 
 def _add_output_flags(p: argparse.ArgumentParser, name: str) -> None:
-    p.add_argument("--project", default="runs/data")
-    p.add_argument("--name", default=name)
-    p.add_argument("--exist-ok", dest="exist_ok", action="store_true")
+    p.add_argument(
+        "--project", default="runs/data", help="parent folder of run folders (default: runs/data)"
+    )
+    p.add_argument("--name", default=name, help=f"run folder name under project (default: {name})")
+    p.add_argument(
+        "--exist-ok",
+        dest="exist_ok",
+        action="store_true",
+        help="reuse project/name instead of creating name2, name3, ...",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -532,10 +559,6 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=_cmd_demo)
     return parser
-
-
-WEIGHTS_HELP = "a .pt checkpoint or an exported .onnx"
-DATA_HELP = "dataset: VOC root, COCO json, Ultralytics data YAML or edgevision data YAML"
 
 
 def _add_inference_flags(p: argparse.ArgumentParser, conf: float, iou: float, project: str) -> None:

@@ -123,10 +123,24 @@ def test_field_comments_skip_comment_lines_and_read_wrapped_values():
     }
 
 
-@pytest.mark.parametrize("command", ["val", "analyze", "predict", "export", "bench", "demo"])
-def test_every_option_of_a_command_has_help(command):
-    """``edgevision COMMAND --help`` explains each option, not only names it."""
-    parser = _build_parser()
-    sub = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001
-    bare = [a.option_strings[0] for a in sub._actions if a.option_strings and not a.help]  # noqa: SLF001
+def _subcommands(parser):
+    """(name, parser) of every command and ``data`` sub-command."""
+    found = parser._subparsers._group_actions[0].choices  # noqa: SLF001 (no public API)
+    for name, sub in found.items():
+        if sub._subparsers is None:  # noqa: SLF001
+            yield name, sub
+        else:
+            yield from ((f"{name} {n}", s) for n, s in _subcommands(sub))
+
+
+def test_every_argument_of_every_command_has_help():
+    """``edgevision COMMAND --help`` explains each argument, not only names it."""
+    commands = dict(_subcommands(_build_parser()))
+    assert {"train", "val", "predict", "export", "data check", "data synth"} <= set(commands)
+    bare = [
+        f"{name} {action.option_strings[0] if action.option_strings else action.dest}"
+        for name, sub in commands.items()
+        for action in sub._actions  # noqa: SLF001
+        if not action.help
+    ]
     assert bare == []
