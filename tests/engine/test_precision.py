@@ -255,3 +255,13 @@ def test_deterministic_keeps_the_hardware_rule_untimed(tmp_path, monkeypatch):
     )
     elsewhere = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "avx2"))
     assert trainer._settle_precision(elsewhere, nn.Conv2d(3, 4, 3)).name == "float32"
+
+
+@pytest.mark.parametrize(("step_s", "rounds_timed"), [(0.5, 3), (0.34, 3), (0.21, 5), (0.01, 10)])
+def test_short_steps_are_timed_more_often(tmp_path, step_s, rounds_timed):
+    """At least 3 rounds, then more until each precision has 1 s of timing, at most 10: with
+    steps of a few hundredths of a second, 3 rounds let a busy moment decide."""
+    precision = training_precision(CPU, amp=True, cpuinfo=_cpuinfo(tmp_path, "amx_bf16"))
+    calls = []
+    choose_by_timing(precision, nn.Conv2d(3, 4, 3), 8, 32, timer=_fake_timer(step_s, step_s, calls))
+    assert len(calls) == 2 * (1 + rounds_timed)  # a warm-up round, then the timed ones
