@@ -15,8 +15,37 @@ from edgevision.demo import run_demo
 
 # Help texts of options that several commands share.
 WEIGHTS_HELP = "a .pt checkpoint or an exported .onnx"
-SEED_HELP = "seed of every random choice (default: 0)"
+SEED_HELP = "seed of every random choice"
 DATA_HELP = "dataset: VOC root, COCO json, Ultralytics data YAML or edgevision data YAML"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Appends each option's default to its help, so the two cannot disagree; not for defaults
+    that say nothing (None, "", an off switch), nor where the help already states one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        off_switch = default is False and not any(
+            o.startswith("--no-") for o in action.option_strings
+        )
+        if (
+            not action.option_strings
+            or "%(default)" in text  # Python 3.10's BooleanOptionalAction adds its own
+            or default in (None, "", argparse.SUPPRESS)
+            or off_switch
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """The command's parser; its sub-command parsers are of this class too (argparse builds them
+    from the parent's type), so every ``--help`` shows the defaults the same way."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
@@ -27,15 +56,13 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls) -> None:
     for f in fields(config_cls):
         value = getattr(defaults, f.name)
         flag = f"--{f.name.replace('_', '-')}"
+        text = comments.get(f.name, "").replace("%", "%%")  # argparse formats help with %
         if isinstance(value, bool):
-            action = parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=value
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=value, help=text
             )
         else:
-            action = parser.add_argument(flag, dest=f.name, type=type(value), default=value)
-        if f.name in comments:  # set after construction: Python 3.10's BooleanOptionalAction
-            shown = repr(value) if isinstance(value, str) else value  # adds its own default
-            action.help = f"{comments[f.name]} (default: {shown})".replace("%", "%%")
+            parser.add_argument(flag, dest=f.name, type=type(value), default=value, help=text)
 
 
 def _cmd_train(args) -> int:
@@ -276,9 +303,7 @@ def _add_data_commands(commands) -> None:
         action="store_true",
         help="with --fix: edit, keeping .bak files",
     )
-    p.add_argument(
-        "--workers", type=int, default=2, help="processes reading the files (default: 2)"
-    )
+    p.add_argument("--workers", type=int, default=2, help="processes reading the files")
     p.add_argument("--json", default="", help="also write the report as JSON to this file")
     p.add_argument(
         "--apply-review",
@@ -292,16 +317,14 @@ def _add_data_commands(commands) -> None:
 
     p = sub.add_parser("stats", help="class counts, box sizes, COCO small/medium/large, plots")
     p.add_argument("data", help=DATA_HELP)
-    p.add_argument("--split", default="all", help="all | train | val | test (default: all)")
+    p.add_argument("--split", default="all", help="all | train | val | test")
     _add_output_flags(p, "stats")
     p.set_defaults(handler=_cmd_data_stats)
 
     p = sub.add_parser("split", help="write stratified train/val/test lists")
     p.add_argument("data", help=DATA_HELP)
-    p.add_argument("--val", type=float, default=0.1, help="share of images for val (default: 0.1)")
-    p.add_argument(
-        "--test", type=float, default=0.1, help="share of images for test (default: 0.1)"
-    )
+    p.add_argument("--val", type=float, default=0.1, help="share of images for val")
+    p.add_argument("--test", type=float, default=0.1, help="share of images for test")
     p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     p.add_argument("--force", action="store_true", help="overwrite existing split files")
     p.set_defaults(handler=_cmd_data_split)
@@ -316,16 +339,14 @@ def _add_data_commands(commands) -> None:
         "anchors", help="k-means (1 - IoU) anchors with mean IoU and best possible recall"
     )
     p.add_argument("data", help=DATA_HELP)
-    p.add_argument("-k", type=int, default=9, help="number of anchors (default: 9)")
+    p.add_argument("-k", type=int, default=9, help="number of anchors")
     p.add_argument(
         "--imgsz",
         type=int,
         default=416,
-        help="box sizes as letterboxed to this input size (default: 416)",
+        help="box sizes as letterboxed to this input size",
     )
-    p.add_argument(
-        "--restarts", type=int, default=10, help="k-means runs from new seeds (default: 10)"
-    )
+    p.add_argument("--restarts", type=int, default=10, help="k-means runs from new seeds")
     p.add_argument(
         "--generations", type=int, default=300, help="genetic refinement steps (0 = off)"
     )
@@ -335,13 +356,11 @@ def _add_data_commands(commands) -> None:
 
     p = sub.add_parser("synth", help="generate the embedded demo dataset")
     p.add_argument("out", help="a new folder for the dataset")
-    p.add_argument("--task", default="detect", choices=api.synth_tasks(), help="(default: detect)")
     p.add_argument(
-        "--n-train", dest="n_train", type=int, default=600, help="training images (default: 600)"
+        "--task", default="detect", choices=api.synth_tasks(), help="what the dataset is for"
     )
-    p.add_argument(
-        "--n-val", dest="n_val", type=int, default=150, help="validation images (default: 150)"
-    )
+    p.add_argument("--n-train", dest="n_train", type=int, default=600, help="training images")
+    p.add_argument("--n-val", dest="n_val", type=int, default=150, help="validation images")
     p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
     p.add_argument(
         "--force", action="store_true", help="replace an earlier synthetic dataset there"
@@ -359,17 +378,15 @@ def _add_data_commands(commands) -> None:
         "sigmas", help="the OKS sigmas pose evaluation uses, and an estimate from repeated labels"
     )
     p.add_argument("data", help=DATA_HELP)
-    p.add_argument("--split", default="all", help="all | train | val | test (default: all)")
+    p.add_argument("--split", default="all", help="all | train | val | test")
     p.add_argument("--sigmas", type=float, nargs="+", help="yours, to check against the data")
     p.set_defaults(handler=_cmd_data_sigmas)
     data.set_defaults(handler=lambda args: (data.print_help(), 2)[1])
 
 
-def _add_output_flags(p: argparse.ArgumentParser, name: str) -> None:
-    p.add_argument(
-        "--project", default="runs/data", help="parent folder of run folders (default: runs/data)"
-    )
-    p.add_argument("--name", default=name, help=f"run folder name under project (default: {name})")
+def _add_output_flags(p: argparse.ArgumentParser, name: str, project: str = "runs/data") -> None:
+    p.add_argument("--project", default=project, help="parent folder of run folders")
+    p.add_argument("--name", default=name, help="run folder name under project")
     p.add_argument(
         "--exist-ok",
         dest="exist_ok",
@@ -379,9 +396,7 @@ def _add_output_flags(p: argparse.ArgumentParser, name: str) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="edgevision", description="Lightweight vision models for your own data."
-    )
+    parser = _Parser(prog="edgevision", description="Lightweight vision models for your own data.")
     parser.add_argument("--version", action="version", version=f"edgevision {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -395,7 +410,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument(
-        "--split", default="val", choices=["train", "val", "test"], help="(default: val)"
+        "--split", default="val", choices=["train", "val", "test"], help="the split to evaluate"
     )
     _add_inference_flags(p, conf=0.001, iou=0.6, project="runs/val")
     _add_loader_flags(p)
@@ -414,7 +429,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument(
-        "--split", default="val", choices=["train", "val", "test"], help="(default: val)"
+        "--split", default="val", choices=["train", "val", "test"], help="the split to evaluate"
     )
     p.add_argument(
         "--folds", type=int, default=0, help="K >= 2: judge labels with out-of-fold models"
@@ -450,7 +465,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--save",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="write annotated copies into the run folder (default: True)",
+        help="write annotated copies into the run folder",
     )
     p.add_argument("--topk", type=int, default=5, help="classification: classes per image")
     p.add_argument(
@@ -462,7 +477,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "export", help="export to ONNX (parity-checked; --nms in graph; --int8)"
     )
     p.add_argument("--weights", required=True, help="a .pt checkpoint (last.pt / best.pt)")
-    p.add_argument("--format", default="onnx", choices=["onnx"], help="(default: onnx)")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="the file format")
     p.add_argument("--imgsz", type=int, default=0, help="0 = the size the model was trained at")
     p.add_argument("--nms", action="store_true", help="decode + NonMaxSuppression inside the graph")
     p.add_argument("--dynamic", action="store_true", help="dynamic batch and image size")
@@ -475,7 +490,7 @@ def _build_parser() -> argparse.ArgumentParser:
         dest="calibration_images",
         type=int,
         default=100,
-        help="images from --data that calibrate --int8 (default: 100)",
+        help="images from --data that calibrate --int8",
     )
     p.add_argument(
         "--int8-threads",
@@ -490,26 +505,22 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the INT8 model even when it is slower than FP32 on this CPU",
     )
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset")
     p.add_argument(
         "--max-det",
         dest="max_det",
         type=int,
         default=100,
-        help="with --nms: detections kept per image (default: 100)",
+        help="with --nms: detections kept per image",
     )
-    p.add_argument(
-        "--conf", type=float, default=0.25, help="with --nms: score threshold (default: 0.25)"
-    )
-    p.add_argument(
-        "--iou", type=float, default=0.45, help="with --nms: NMS IoU threshold (default: 0.45)"
-    )
+    p.add_argument("--conf", type=float, default=0.25, help="with --nms: score threshold")
+    p.add_argument("--iou", type=float, default=0.45, help="with --nms: NMS IoU threshold")
     p.add_argument("--out", default="", help="output .onnx path (default: beside the weights)")
     p.add_argument(
         "--simplify",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="shrink the graph with onnxslim when installed, parity-checked (default: True)",
+        help="shrink the graph with onnxslim when installed, parity-checked",
     )
     p.set_defaults(handler=_cmd_export)
 
@@ -517,24 +528,20 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="", help="a zoo name, with random weights (or --weights)")
     p.add_argument("--weights", default="", help="a .pt checkpoint or an exported .onnx")
     p.add_argument("--imgsz", type=int, default=0, help="0 = the model's or checkpoint's size")
-    p.add_argument(
-        "--threads", type=int, default=2, help="intra-op threads of every engine (default: 2)"
-    )
-    p.add_argument(
-        "--runs", type=int, default=100, help="timed inferences per engine (default: 100)"
-    )
-    p.add_argument("--warmup", type=int, default=10, help="untimed inferences first (default: 10)")
+    p.add_argument("--threads", type=int, default=2, help="intra-op threads of every engine")
+    p.add_argument("--runs", type=int, default=100, help="timed inferences per engine")
+    p.add_argument("--warmup", type=int, default=10, help="untimed inferences first")
     p.add_argument(
         "--int8",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also time an INT8 model (default: True)",
+        help="also time an INT8 model",
     )
     p.add_argument(
         "--pytorch",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also time PyTorch eager (default: True)",
+        help="also time PyTorch eager",
     )
     p.add_argument("--data", default="", help="calibration images for the INT8 timing")
     p.set_defaults(handler=_cmd_bench)
@@ -546,14 +553,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "demo", help="synthesise data, train a small model, validate, export, predict, report"
     )
-    p.add_argument("--project", default="runs", help="parent folder of the run (default: runs)")
-    p.add_argument("--name", default="demo", help="run folder name (default: demo)")
+    p.add_argument("--project", default="runs", help="parent folder of the run")
+    p.add_argument("--name", default="demo", help="run folder name")
     p.add_argument(
         "--minutes", type=float, default=7.5, help="training budget (the whole demo stays under 10)"
     )
-    p.add_argument(
-        "--workers", type=int, default=TrainConfig.workers, help="-1: as train decides (default)"
-    )
+    p.add_argument("--workers", type=int, default=TrainConfig.workers, help="-1: as train decides")
     p.add_argument(
         "--task", default="detect", choices=["detect", "pose"], help="pose: keypoints demo"
     )
@@ -563,16 +568,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _add_inference_flags(p: argparse.ArgumentParser, conf: float, iou: float, project: str) -> None:
     p.add_argument("--imgsz", type=int, default=0, help="0 = the size the model was trained at")
-    p.add_argument(
-        "--conf", type=float, default=conf, help=f"detection score threshold (default: {conf})"
-    )
-    p.add_argument("--iou", type=float, default=iou, help=f"NMS IoU threshold (default: {iou})")
+    p.add_argument("--conf", type=float, default=conf, help="detection score threshold")
+    p.add_argument("--iou", type=float, default=iou, help="NMS IoU threshold")
     p.add_argument(
         "--max-det",
         dest="max_det",
         type=int,
         default=300,
-        help="detections kept per image (default: 300)",
+        help="detections kept per image",
     )
     p.add_argument("--device", default="", help='cpu | cuda | cuda:N; "" = cuda when available')
     p.add_argument(
@@ -580,25 +583,14 @@ def _add_inference_flags(p: argparse.ArgumentParser, conf: float, iou: float, pr
         dest="save_json",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="write predictions.json into the run folder (boxes as COCO results) (default: True)",
+        help="write predictions.json into the run folder (boxes as COCO results)",
     )
-    p.add_argument(
-        "--project", default=project, help=f"parent folder of run folders (default: {project})"
-    )
-    p.add_argument("--name", default="exp", help="run folder name under project (default: exp)")
-    p.add_argument(
-        "--exist-ok",
-        dest="exist_ok",
-        action="store_true",
-        help="reuse project/name instead of creating name2, name3, ...",
-    )
+    _add_output_flags(p, "exp", project)
 
 
 def _add_loader_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch", type=int, default=16, help="images per batch (default: 16)")
-    p.add_argument(
-        "--workers", type=int, default=2, help="data-loading worker processes (default: 2)"
-    )
+    p.add_argument("--batch", type=int, default=16, help="images per batch")
+    p.add_argument("--workers", type=int, default=2, help="data-loading worker processes")
 
 
 TORCH_MODULES = ("torch", "torchvision")  # what the training side needs and a device lacks

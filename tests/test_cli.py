@@ -93,14 +93,44 @@ def test_train_help_gives_every_flag_its_config_comment_and_default(capsys):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     comments = field_comments(TrainConfig)
     assert set(comments) == {f.name for f in fields(TrainConfig)}  # every field has its comment
-    # A one-line value, a value wrapped over lines, a boolean, and a comment with "%" in it.
+    # A one-line value, a value wrapped over lines, booleans on and off, an empty default.
     assert "--close-mosaic CLOSE_MOSAIC turn mosaic off for the last N epochs (default: 10)" in text
     assert (
         "--cache CACHE auto | ram | none: decoded, resized training images in RAM "
-        "(auto: when they fit) (default: 'auto')" in text
+        "(auto: when they fit) (default: auto)" in text
     )
     assert "--ema, --no-ema keep an exponential moving average" in text
     assert "val and export (default: True)" in text
+    assert "untimed (README: Precision) (default: False)" in text
+    assert "or edgevision data YAML --model" in text  # --data's "" default is not shown
+
+
+def test_help_shows_each_commands_own_default_and_keeps_percent_signs(capsys):
+    from dataclasses import dataclass
+
+    from edgevision.cli import _add_config_flags, _Parser
+
+    texts = {}
+    for command in ("val", "predict"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        texts[command] = " ".join(capsys.readouterr().out.split())
+    assert "--conf CONF detection score threshold (default: 0.001)" in texts["val"]
+    assert "--conf CONF detection score threshold (default: 0.25)" in texts["predict"]
+    assert (
+        "--project PROJECT parent folder of run folders (default: runs/predict)" in texts["predict"]
+    )
+    assert "--exist-ok reuse project/name instead of creating name2, name3, ... --" in texts["val"]
+
+    @dataclass
+    class Example:
+        share: float = 0.1  # 10% of the images
+
+    parser = _Parser(prog="example")
+    _add_config_flags(parser, Example)
+    assert "--share SHARE 10% of the images (default: 0.1)" in " ".join(
+        parser.format_help().split()
+    )
 
 
 def test_field_comments_skip_comment_lines_and_read_wrapped_values():
