@@ -23,7 +23,7 @@
   bfloat16 against 73 in float32), so a rule by hardware alone would slow some runs down. A
   resumed run keeps the precision its checkpoint was trained in. Under torchrun (several
   processes) nothing is timed and the hardware rule decides, so every process trains alike; so
-  too under ``--deterministic``, since a timing near the margin can fall either way and two
+  too under ``--deterministic``, since a timing on a busy machine can fall either way and two
   launches of one command would then train in different precisions.
 - ``--no-amp``: float32 everywhere.
 """

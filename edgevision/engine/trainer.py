@@ -211,7 +211,7 @@ class Trainer:
         """CPU bfloat16 only where it is faster (timed; under torchrun every process keeps the
         hardware rule, so all train alike) or where the resumed checkpoint trained in it; see
         :mod:`edgevision.engine.precision`. ``--deterministic`` keeps the hardware rule untimed:
-        a timing near the margin can fall either way, and two runs of one command would then
+        a timing on a busy machine can fall either way, and two runs of one command would then
         train in different precisions."""
         if precision.cpu_flag:
             if self.resumed_precision is not None:
