@@ -71,6 +71,7 @@ class TrainConfig:
     freeze: str = ""  # "backbone" or N (freeze the first N top-level modules); "" = none
     head_lr_mult: float = 1.0  # learning-rate multiplier for the head (transfer learning)
     label_smoothing: float = 0.0  # classification: cross-entropy label smoothing (0.1 is common)
+    erasing: float = 0.0  # classification: probability of erasing a random rectangle
     prog_resize: float = 1.0  # classification: first epochs at this share of --imgsz; 1 = off
     kpt_sigmas: str = (
         ""  # pose: comma-separated OKS sigma per keypoint; "" = the data's (see README)

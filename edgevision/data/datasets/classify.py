@@ -37,6 +37,7 @@ from edgevision.data.formats.imagefolder import ClassificationSet
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, of images scaled to [0, 1]
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MEAN_UINT8 = np.round(np.array(IMAGENET_MEAN) * 255).astype(np.uint8)  # what normalises to 0
 
 
 @dataclass
@@ -50,6 +51,8 @@ class ClassifyAugment:
     hsv_h: float = 0.015  # hue gain range (fraction of the hue circle)
     hsv_s: float = 0.7  # saturation gain range
     hsv_v: float = 0.4  # value (brightness) gain range
+    degrees: float = 0.0  # rotation range (+/- degrees) about the crop's centre
+    erasing: float = 0.0  # probability of erasing one random rectangle (RandomErasing)
 
     @classmethod
     def from_train_config(cls, config) -> ClassifyAugment:
@@ -57,7 +60,14 @@ class ClassifyAugment:
         (Ultralytics' mapping), ``fliplr`` and ``hsv_*`` carry over."""
         scale_min = min(max(1.0 - config.scale, 0.01), 1.0)
         return cls(
-            scale_min, (3 / 4, 4 / 3), config.fliplr, config.hsv_h, config.hsv_s, config.hsv_v
+            scale_min,
+            (3 / 4, 4 / 3),
+            config.fliplr,
+            config.hsv_h,
+            config.hsv_s,
+            config.hsv_v,
+            config.degrees,
+            config.erasing,
         )
 
 
@@ -101,7 +111,38 @@ def train_transform(
     out = resize_image(image[top : top + crop_h, left : left + crop_w], (imgsz, imgsz))
     if rng.random() < hyp.fliplr:
         out = cv2.flip(out, 1)
-    return hsv_jitter(out, hyp.hsv_h, hyp.hsv_s, hyp.hsv_v, rng)
+    if hyp.degrees:
+        angle = rng.uniform(-hyp.degrees, hyp.degrees)
+        matrix = cv2.getRotationMatrix2D(((imgsz - 1) / 2, (imgsz - 1) / 2), angle, 1.0)
+        out = cv2.warpAffine(out, matrix, (imgsz, imgsz), borderMode=cv2.BORDER_REFLECT_101)
+    out = hsv_jitter(out, hyp.hsv_h, hyp.hsv_s, hyp.hsv_v, rng)
+    if hyp.erasing and rng.random() < hyp.erasing:
+        out = random_erase(out, rng)
+    return out
+
+
+def random_erase(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    scale: tuple[float, float] = (0.02, 0.33),
+    ratio: tuple[float, float] = (0.3, 3.3),
+) -> np.ndarray:
+    """Fill one random rectangle with the ImageNet mean colour (torchvision's RandomErasing with
+    its defaults and ``value=0`` after normalisation); up to 10 draws, unchanged when none fits.
+    ``image`` ((H, W, 3) uint8) is not modified: it may be a view of the RAM cache."""
+    height, width = image.shape[:2]
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = height * width * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        erase_h, erase_w = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        if 0 < erase_h < height and 0 < erase_w < width:
+            top = int(rng.integers(0, height - erase_h + 1))
+            left = int(rng.integers(0, width - erase_w + 1))
+            image = image.copy()
+            image[top : top + erase_h, left : left + erase_w] = MEAN_UINT8
+            return image
+    return image
 
 
 def normalize_images(images: torch.Tensor) -> torch.Tensor:
