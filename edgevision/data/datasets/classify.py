@@ -1,6 +1,7 @@
 """Classification transforms (numpy / OpenCV, torchvision's recipe), the Dataset and its loader.
 
-Train: RandomResizedCrop -> horizontal flip -> HSV colour jitter. Val / predict: resize the
+Train: RandomResizedCrop -> horizontal flip -> rotation (``--degrees``, off by default) -> HSV
+colour jitter -> random erasing (``--erasing``, off by default). Val / predict: resize the
 shorter side to ``imgsz * 256 / 224`` then centre-crop ``imgsz`` (ImageNet's 256/224 rule scaled
 to any input size). Workers hand over uint8 images; :func:`normalize_images` applies the ImageNet
 mean / std on the training device (4x less data between processes and to the GPU than float32).
@@ -54,10 +55,26 @@ class ClassifyAugment:
     degrees: float = 0.0  # rotation range (+/- degrees) about the crop's centre
     erasing: float = 0.0  # probability of erasing one random rectangle (RandomErasing)
 
+    def __post_init__(self) -> None:
+        wrong = [
+            f"{name}={value}"
+            for name, value, top in (
+                ("fliplr", self.fliplr, 1),
+                ("erasing", self.erasing, 1),
+                ("degrees", self.degrees, 180),
+            )
+            if not 0 <= value <= top
+        ]
+        if wrong:
+            raise ConfigError(
+                f"augmentation out of range: {', '.join(wrong)}; "
+                "fliplr and erasing are probabilities in [0, 1], degrees lies in [0, 180]"
+            )
+
     @classmethod
     def from_train_config(cls, config) -> ClassifyAugment:
         """Map a ``TrainConfig``: ``scale`` (zoom +/-) becomes crop areas ``[1 - scale, 1]``
-        (Ultralytics' mapping), ``fliplr`` and ``hsv_*`` carry over."""
+        (Ultralytics' mapping); ``fliplr``, ``hsv_*``, ``degrees`` and ``erasing`` carry over."""
         scale_min = min(max(1.0 - config.scale, 0.01), 1.0)
         return cls(
             scale_min,

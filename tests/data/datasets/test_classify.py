@@ -72,6 +72,10 @@ def test_rotation_turns_the_crop_about_its_centre():
     assert max(abs(a) for a in angles) <= 91 and np.ptp(angles) > 60  # spread over +/- 90
     mapped = ClassifyAugment.from_train_config(TrainConfig(degrees=7.5, erasing=0.25, scale=0.3))
     assert (mapped.degrees, mapped.erasing, mapped.scale_min) == (7.5, 0.25, 0.7)
+    with pytest.raises(
+        ConfigError, match=r"erasing=1.5, degrees=-5.0; .*probabilities in \[0, 1\]"
+    ):
+        ClassifyAugment.from_train_config(TrainConfig(erasing=1.5, degrees=-5.0))
 
 
 def test_dataset_augmentation_is_seeded_and_unreadable_images_are_skipped(tmp_path):
