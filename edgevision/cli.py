@@ -526,7 +526,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("bench", help="params, FLOPs, latency and fraction of this CPU's peak")
     p.add_argument("--model", default="", help="a zoo name, with random weights (or --weights)")
-    p.add_argument("--weights", default="", help="a .pt checkpoint or an exported .onnx")
+    p.add_argument("--weights", default="", help=WEIGHTS_HELP)
     p.add_argument("--imgsz", type=int, default=0, help="0 = the model's or checkpoint's size")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads of every engine")
     p.add_argument("--runs", type=int, default=100, help="timed inferences per engine")

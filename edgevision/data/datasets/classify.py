@@ -88,6 +88,32 @@ class ClassifyAugment:
         )
 
 
+def random_rectangle(
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    smaller: bool = False,
+) -> tuple[int, int, int, int] | None:
+    """``(top, left, h, w)`` of a random rectangle inside a ``height`` x ``width`` image: up to 10
+    draws of an area share in ``scale`` and a log-uniform aspect (w / h) in ``ratio``, placed
+    uniformly; None when no draw fits. ``smaller``: each side must be shorter than the image's
+    (RandomErasing's rule), else at most as long (RandomResizedCrop's)."""
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = height * width * rng.uniform(scale[0], scale[1])
+        aspect = math.exp(rng.uniform(*log_ratio))
+        rect_w, rect_h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        fits_w = rect_w < width if smaller else rect_w <= width
+        fits_h = rect_h < height if smaller else rect_h <= height
+        if rect_w > 0 and rect_h > 0 and fits_w and fits_h:
+            top = int(rng.integers(0, height - rect_h + 1))
+            left = int(rng.integers(0, width - rect_w + 1))
+            return top, left, rect_h, rect_w
+    return None
+
+
 def crop_window(
     height: int,
     width: int,
@@ -95,21 +121,12 @@ def crop_window(
     scale: tuple[float, float],
     ratio: tuple[float, float],
 ) -> tuple[int, int, int, int]:
-    """RandomResizedCrop's window ``(top, left, crop_h, crop_w)`` (torchvision's algorithm).
-
-    Up to 10 draws of an area share in ``scale`` and a log-uniform aspect in ``ratio``; when none
-    fits, the central crop with the aspect clamped to ``ratio``.
-    """
-    area = height * width
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        target = area * rng.uniform(scale[0], scale[1])
-        aspect = math.exp(rng.uniform(*log_ratio))
-        crop_w, crop_h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
-        if 0 < crop_w <= width and 0 < crop_h <= height:
-            top = int(rng.integers(0, height - crop_h + 1))
-            left = int(rng.integers(0, width - crop_w + 1))
-            return top, left, crop_h, crop_w
+    """RandomResizedCrop's window ``(top, left, crop_h, crop_w)`` (torchvision's algorithm):
+    :func:`random_rectangle`, or when no draw fits, the central crop with the aspect clamped to
+    ``ratio``."""
+    window = random_rectangle(height, width, rng, scale, ratio)
+    if window is not None:
+        return window
     aspect = width / height
     if aspect < ratio[0]:
         crop_w, crop_h = width, round(width / ratio[0])
@@ -144,21 +161,15 @@ def random_erase(
     scale: tuple[float, float] = (0.02, 0.33),
     ratio: tuple[float, float] = (0.3, 3.3),
 ) -> np.ndarray:
-    """Fill one random rectangle with the ImageNet mean colour (torchvision's RandomErasing with
-    its defaults and ``value=0`` after normalisation); up to 10 draws, unchanged when none fits.
+    """Fill one :func:`random_rectangle` with the ImageNet mean colour (torchvision's RandomErasing
+    with its defaults and ``value=0`` after normalisation); unchanged when no draw fits.
     ``image`` ((H, W, 3) uint8) is not modified: it may be a view of the RAM cache."""
-    height, width = image.shape[:2]
-    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        target = height * width * rng.uniform(*scale)
-        aspect = math.exp(rng.uniform(*log_ratio))
-        erase_h, erase_w = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
-        if 0 < erase_h < height and 0 < erase_w < width:
-            top = int(rng.integers(0, height - erase_h + 1))
-            left = int(rng.integers(0, width - erase_w + 1))
-            image = image.copy()
-            image[top : top + erase_h, left : left + erase_w] = MEAN_UINT8
-            return image
+    window = random_rectangle(*image.shape[:2], rng, scale, ratio, smaller=True)
+    if window is None:
+        return image
+    top, left, erase_h, erase_w = window
+    image = image.copy()
+    image[top : top + erase_h, left : left + erase_w] = MEAN_UINT8
     return image
 
 
